@@ -1,0 +1,172 @@
+"""Publish-run lifecycle (§7.5, §8.8), driven by due times fixed when the run is queued.
+
+Transitions are stamped with their scheduled times, not with the moment somebody looked, so a
+run's startedAt/finishedAt and the post's updatedAt do not depend on polling cadence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .ids import auto_id
+from .models import Destination, FollowUp, JobRun, Post
+from .platform import published_ids, tiktok_publish_id
+
+MANUAL, DIRECT, TIKTOK_INBOX, TIKTOK_DIRECT = "manual", "direct", "tiktok_inbox", "tiktok_direct"
+PUBLISH_BLOCKING_STATUSES: dict[str, str] = {
+    "publishing": "Post is already publishing",
+    "published": "Post is already published",
+    "platform_action_required": "Post is already ready for platform action",
+}
+PUBLISHABLE_STATUSES = frozenset({"draft", "scheduled", "failed", "partial_failed", "exported_for_review"})
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Scaled durations in seconds."""
+
+    run_queued: float
+    run_running: float
+    tiktok_inbox: float
+
+
+def publish_path(post: Post) -> str:
+    """Effective path: manual unless platform delivery; TikTok decides inbox vs Direct Post by settings."""
+    if post.delivery_mode == "manual_reminder":
+        return MANUAL
+    if post.channel == "tiktok":
+        direct = (post.settings or {}).get("postMode") == "direct_post"
+        return TIKTOK_DIRECT if direct else TIKTOK_INBOX
+    return DIRECT
+
+
+def queue_run(post: Post, destination: Destination | None, timings: Timings, now: float, idempotency_key: str | None) -> JobRun:
+    """Create the run and fix its timeline; slow destinations stretch the running phase."""
+    path = publish_path(post)
+    running = timings.run_running
+    if path != MANUAL and destination is not None:
+        behaviour = destination.behaviour
+        if behaviour.publish_seconds is not None:
+            running = behaviour.publish_seconds
+        if path == DIRECT:
+            running += behaviour.media_processing_seconds
+    start_at = now + timings.run_queued
+    return JobRun(
+        id=auto_id(),
+        post_id=post.id,
+        created_at=now,
+        start_at=start_at,
+        finish_at=start_at + running,
+        idempotency_key=idempotency_key,
+    )
+
+
+def start_run(run: JobRun, post: Post) -> None:
+    """Worker claims the run; platform deliveries put the post into `publishing`."""
+    run.status, run.message, run.started_at = "running", "Publish started", run.start_at
+    if publish_path(post) != MANUAL:
+        _set_post(post, run.start_at, status="publishing")
+
+
+def finish_run(run: JobRun, post: Post, destination: Destination | None, timings: Timings) -> None:
+    """Apply the outcome table of §7.5 for the post's delivery path and the destination's behaviour."""
+    at = run.finish_at
+    run.finished_at = at
+    path = publish_path(post)
+    if path == MANUAL:
+        _succeed(run, "Post is ready for manual posting", {"actionRequired": True})
+        _set_post(
+            post,
+            at,
+            status="platform_action_required",
+            next_action="post_manually_from_reminder",
+            results=[{"channel": post.channel, "success": False, "actionRequired": True, "nextAction": "post_manually_from_reminder"}],
+        )
+        return
+    assert destination is not None, "platform delivery always has a destination"
+    behaviour = destination.behaviour
+    if behaviour.fail_reason is not None:
+        run.status, run.message, run.details = "failed", behaviour.fail_reason, {}
+        _set_post(post, at, status="failed", next_action="", results=[{"channel": post.channel, "success": False, "error": behaviour.fail_reason}])
+        return
+    if path == DIRECT:
+        external_id, external_url = published_ids(destination)
+        _succeed(run, "Post published", {"externalId": external_id, "externalUrl": external_url})
+        _publish(post, at, external_id, external_url)
+        return
+    publish_id = tiktok_publish_id(direct_post=path == TIKTOK_DIRECT)
+    _succeed(run, "Publish handed off to platform", {"pending": True, "externalId": publish_id})
+    _set_post(
+        post,
+        at,
+        status="publishing",
+        external_id=publish_id,
+        results=[{"channel": post.channel, "success": False, "pending": True, "externalId": publish_id}],
+    )
+    kind = "tiktok_published" if path == TIKTOK_DIRECT else "tiktok_inbox"
+    post.follow_up = FollowUp(at + behaviour.media_processing_seconds + timings.tiktok_inbox, kind)
+
+
+def complete_follow_up(post: Post, destination: Destination) -> None:
+    """TikTok reports back: the upload reached the creator's inbox, or the Direct Post went live."""
+    assert post.follow_up is not None
+    at, kind = post.follow_up.due_at, post.follow_up.kind
+    post.follow_up = None
+    if kind == "tiktok_inbox":
+        _set_post(
+            post,
+            at,
+            status="platform_action_required",
+            next_action="open_tiktok_inbox_and_complete_posting",
+            results=[{"channel": post.channel, "success": True, "pending": False, "externalId": post.external_id}],
+        )
+    else:
+        external_id, external_url = published_ids(destination)
+        _publish(post, at, external_id, external_url)
+
+
+def mark_posted(post: Post, now: float, external_url: str | None) -> None:
+    """Dashboard confirmation of a manual/inbox post; the id is parsed from the pasted URL's last segment."""
+    result: dict[str, object] = {"channel": post.channel, "success": True}
+    if external_url:
+        external_id = external_url.rstrip("/").rsplit("/", 1)[-1]
+        post.external_id, post.external_url = external_id, external_url
+        result.update(externalId=external_id, externalUrl=external_url)
+    post.published_via = "manual"
+    post.follow_up = None
+    _set_post(post, now, status="published", next_action="", results=[result])
+
+
+def _succeed(run: JobRun, message: str, details: dict[str, object]) -> None:
+    run.status, run.message, run.details = "succeeded", message, details
+
+
+def _publish(post: Post, at: float, external_id: str, external_url: str) -> None:
+    post.external_id, post.external_url = external_id, external_url
+    _set_post(
+        post,
+        at,
+        status="published",
+        next_action="",
+        results=[{"channel": post.channel, "success": True, "externalId": external_id, "externalUrl": external_url}],
+    )
+
+
+def _set_post(
+    post: Post,
+    at: float,
+    *,
+    status: str,
+    next_action: str | None = None,
+    external_id: str | None = None,
+    results: list[dict[str, object]] | None = None,
+) -> None:
+    """Single place where post state changes (webhook emission will hook in here)."""
+    post.status = status
+    post.updated_at = max(post.updated_at, at)
+    if next_action is not None:
+        post.next_action = next_action
+    if external_id is not None:
+        post.external_id = external_id
+    if results is not None:
+        post.publish_results = results

@@ -1,0 +1,6 @@
+"""URL prefixes of the emulator's surfaces."""
+
+from __future__ import annotations
+
+PUBLIC_PREFIX = "/api/public/v1"
+ADMIN_PREFIX = "/_emulator"

@@ -1,0 +1,115 @@
+"""Shared helpers for the emulator tests: seed values, an authenticated client, tiny media files."""
+
+from __future__ import annotations
+
+import copy
+import struct
+import zlib
+from typing import Any
+
+import httpx
+import yaml
+
+from airflow_provider_markaestro.emulator import DEMO_SEED_PATH, EmulatorServer, load_seed
+
+DEMO = load_seed()
+NORTHWIND = DEMO.products[0].id
+ORBIT = DEMO.products[1].id
+KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY = (k.key for k in DEMO.api_keys)
+P = "/api/public/v1"
+RL_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+
+
+def demo_seed_dict() -> dict[str, Any]:
+    """A fresh, mutable copy of the demo seed for tests that need variations."""
+    return copy.deepcopy(yaml.safe_load(DEMO_SEED_PATH.read_text()))
+
+
+def make_key(workspace_id: str, n: int) -> str:
+    """A syntactically valid extra test key (fake)."""
+    return f"mk_live_{workspace_id}.cli_00000000-0000-4000-8000-{n:012d}.{'A' * 31}{n % 10}"
+
+
+class Api:
+    """httpx client bound to one API key plus shortcuts to the admin routes."""
+
+    def __init__(self, server: EmulatorServer, key: str | None) -> None:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.server = server
+        self.http = httpx.Client(base_url=server.url, headers=headers, timeout=10)
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.get(path, **kw)
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.post(path, **kw)
+
+    def create(self, body: dict[str, Any], **kw: Any) -> httpx.Response:
+        return self.http.post(f"{P}/posts", json=body, **kw)
+
+    def create_ok(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.create(body)
+        assert response.status_code == 201, response.text
+        post: dict[str, Any] = response.json()["post"]
+        return post
+
+    def publish(self, post_id: str, **kw: Any) -> httpx.Response:
+        return self.http.post(f"{P}/posts/{post_id}/publish", **kw)
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        response = self.http.get(f"{P}/job-runs/{run_id}")
+        assert response.status_code == 200, response.text
+        run: dict[str, Any] = response.json()["run"]
+        return run
+
+    def post_of(self, post_id: str) -> dict[str, Any]:
+        response = self.http.get(f"{P}/posts/{post_id}")
+        assert response.status_code == 200, response.text
+        post: dict[str, Any] = response.json()["post"]
+        return post
+
+    def upload(self, name: str, data: bytes, mime: str, **kw: Any) -> httpx.Response:
+        return self.http.post(f"{P}/media", files={"file": (name, data, mime)}, **kw)
+
+    def upload_ok(self, name: str, data: bytes, mime: str) -> dict[str, Any]:
+        response = self.upload(name, data, mime)
+        assert response.status_code == 201, response.text
+        asset: dict[str, Any] = response.json()["asset"]
+        return asset
+
+    def advance(self, seconds: float) -> None:
+        self.http.post("/_emulator/clock/advance", json={"seconds": seconds}).raise_for_status()
+
+    def admin(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        return self.http.request(method, f"/_emulator{path}", **kw)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def png(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\x00\x00\x00" * width for _ in range(height))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def gif(width: int, height: int) -> bytes:
+    return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00;"
+
+
+def jpeg(width: int, height: int) -> bytes:
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    exif = b"\xff\xe1" + struct.pack(">H", 2 + 300) + b"\x00" * 300  # a blob to skip over
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, height, width, 3) + b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    return b"\xff\xd8" + app0 + exif + sof0 + b"\xff\xd9"
+
+
+def webp(width: int, height: int) -> bytes:
+    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    return b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
+
+
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
