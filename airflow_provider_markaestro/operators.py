@@ -76,6 +76,15 @@ class MarkaestroBaseOperator(BaseOperator):
     def hook(self) -> MarkaestroHook:
         return MarkaestroHook(markaestro_conn_id=self.markaestro_conn_id)
 
+    def execute(self, context: Context) -> Any:
+        try:
+            return self.run(context)
+        finally:
+            self.hook.close()  # the pooled client would otherwise outlive the task
+
+    def run(self, context: Context) -> Any:
+        raise NotImplementedError
+
     def _mutate(self, context: Context, state: _StateStore, purpose: str, payload: Any, send: Any) -> Any:
         """Send a mutating call under its idempotency key; 4xx fails fast and retires the key."""
         generation_key = f"idempotency_generation:{purpose}"
@@ -111,7 +120,7 @@ class UploadMediaOperator(MarkaestroBaseOperator):
         self.mime_type = mime_type
         self.storage_conn_id = storage_conn_id
 
-    def execute(self, context: Context) -> str:
+    def run(self, context: Context) -> str:
         state = _StateStore(context)
         known = state.get("asset_id")
         if known:
@@ -208,7 +217,7 @@ class CreatePostOperator(MarkaestroBaseOperator):
         self.log.info("Reattached to existing post %s (%s)", post.id, post.status)
         return post.id
 
-    def execute(self, context: Context) -> str:
+    def run(self, context: Context) -> str:
         """``reuse_post_id``: a post an earlier DAG run created for the same content (campaign ledger)."""
         self.validate_content()
         state = _StateStore(context)
@@ -252,7 +261,7 @@ class PublishPostOperator(MarkaestroBaseOperator):
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
 
-    def execute(self, context: Context) -> str | None:
+    def run(self, context: Context) -> str | None:
         state = _StateStore(context)
         state_key = f"job_run_id:{self.post_id}"
         run_id = state.get(state_key)
@@ -283,5 +292,5 @@ class PublishPostOperator(MarkaestroBaseOperator):
         from airflow_provider_markaestro.sensors import handle_publish_event
 
         result = handle_publish_event(self, context, event, soft_fail=False)
-        return result.get("job_run_id")
+        return result.get("job_run_id") or None
 

@@ -28,7 +28,7 @@ from airflow_provider_markaestro.links import (
 )
 from airflow_provider_markaestro.operators import default_deferrable
 from airflow_provider_markaestro.publish_state import ACTION_REQUIRED, FAILED, WAITING, evaluate
-from airflow_provider_markaestro.triggers import EVENT_STATUSES, PublishTrigger
+from airflow_provider_markaestro.triggers import EVENT_STATUSES, PublishTrigger, first_polls_delay
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -82,6 +82,7 @@ def wait_for_publish(
     """Check once; if not settled, defer (deferrable) or poll in the worker until the deadline."""
     hook: MarkaestroHook = task.hook  # type: ignore[attr-defined]
     deadline = time.time() + timeout
+    polls = 0
     while True:
         outcome = _poll_once(hook, job_run_id, post_id)
         if outcome.done:
@@ -101,8 +102,10 @@ def wait_for_publish(
             if soft_fail:
                 raise AirflowSkipException(f"Markaestro publish wait timed out: {outcome.message}")
             raise AirflowSensorTimeout(f"Markaestro publish wait timed out: {outcome.message}")
-        task.log.info("Markaestro: %s; next check in %.0fs", outcome.message, poll_interval)
-        time.sleep(min(poll_interval, max(0.0, deadline - time.time())))
+        delay = min(first_polls_delay(polls, poll_interval), max(0.0, deadline - time.time()))
+        polls += 1
+        task.log.info("Markaestro: %s; next check in %.1fs", outcome.message, delay)
+        time.sleep(delay)
 
 
 def _poll_once(hook: MarkaestroHook, job_run_id: str | None, post_id: str | None):
@@ -154,16 +157,18 @@ class JobRunSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not (self.job_run_id or self.post_id):
             raise AirflowFailException("JobRunSensor needs job_run_id or post_id")
-        self._push_links(context)
-        if self.deferrable:
-            return wait_for_publish(self, context, self.job_run_id, self.post_id, float(self.poke_interval),
-                                    float(self.timeout), True, soft_fail=self.skip_on_timeout)
         try:
+            self._push_links(context)
+            if self.deferrable:
+                return wait_for_publish(self, context, self.job_run_id, self.post_id, float(self.poke_interval),
+                                        float(self.timeout), True, soft_fail=self.skip_on_timeout)
             return super().execute(context)
         except AirflowSensorTimeout as exc:
             if self.skip_on_timeout:
                 raise AirflowSkipException(str(exc)) from exc
             raise
+        finally:
+            self.hook.close()
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         outcome = _poll_once(self.hook, self.job_run_id, self.post_id)

@@ -268,6 +268,9 @@ class _BaseTransport:
             return response
         raise api_error(spec, response)
 
+    def _log_retry(self, spec: RequestSpec, what: str, attempt: int, delay: float) -> None:
+        log.warning("Markaestro %s %s: %s; retry %d in %.1fs", spec.method, spec.display_path, what, attempt, delay)
+
     def _transport_error(self, spec: RequestSpec, exc: Exception, attempts: int) -> MarkaestroTransportError:
         return MarkaestroTransportError(
             f"Markaestro {spec.method} {spec.display_path} got no answer after {attempts} attempt(s): "
@@ -294,30 +297,34 @@ class SyncTransport(_BaseTransport):
             self._client.close()
             self._client = None
 
+    def _attempt(self, spec: RequestSpec) -> httpx.Response:
+        kwargs = self._request_kwargs(spec)
+        if spec.content_factory is not None:
+            kwargs["content"] = iter(spec.content_factory())
+        try:
+            return self.client.request(spec.method, self._url(spec), **kwargs)
+        finally:
+            _close_files(kwargs)
+
     def send(self, spec: RequestSpec) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
             time.sleep(self.pacer.wait_time(spec.display_path))
-            kwargs = self._request_kwargs(spec)
-            if spec.content_factory is not None:
-                kwargs["content"] = iter(spec.content_factory())
             try:
-                response = self.client.request(spec.method, self._url(spec), **kwargs)
+                response = self._attempt(spec)
             except httpx.TransportError as exc:
                 delay = self.policy.delay_for_exception(spec, exc, attempt)
                 if delay is None:
                     raise self._transport_error(spec, exc, attempt) from None
-                log.warning("Markaestro %s %s failed (%s); retry %d in %.1fs",
-                            spec.method, spec.display_path, type(exc).__name__, attempt, delay)
+                self._log_retry(spec, type(exc).__name__, attempt, delay)
                 time.sleep(delay)
                 continue
             delay = self.policy.delay_for_response(spec, response, attempt)
             if response.is_success or delay is None:
                 return self._finish(spec, response)
-            log.warning("Markaestro %s %s answered %d; retry %d in %.1fs",
-                        spec.method, spec.display_path, response.status_code, attempt, delay)
             self.pacer.observe(spec.display_path, response)
+            self._log_retry(spec, f"HTTP {response.status_code}", attempt, delay)
             time.sleep(delay)
 
 
@@ -349,31 +356,44 @@ class AsyncTransport(_BaseTransport):
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout, transport=self._http_transport)
 
+    async def _attempt(self, client: httpx.AsyncClient, spec: RequestSpec) -> httpx.Response:
+        kwargs = self._request_kwargs(spec)
+        if spec.content_factory is not None:
+            kwargs["content"] = _aiter(spec.content_factory())
+        try:
+            return await client.request(spec.method, self._url(spec), **kwargs)
+        finally:
+            _close_files(kwargs)
+
     async def _send_with(self, client: httpx.AsyncClient, spec: RequestSpec) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
             await asyncio.sleep(self.pacer.wait_time(spec.display_path))
-            kwargs = self._request_kwargs(spec)
-            if spec.content_factory is not None:
-                kwargs["content"] = _aiter(spec.content_factory())
             try:
-                response = await client.request(spec.method, self._url(spec), **kwargs)
+                response = await self._attempt(client, spec)
             except httpx.TransportError as exc:
                 delay = self.policy.delay_for_exception(spec, exc, attempt)
                 if delay is None:
                     raise self._transport_error(spec, exc, attempt) from None
-                log.warning("Markaestro %s %s failed (%s); retry %d in %.1fs",
-                            spec.method, spec.display_path, type(exc).__name__, attempt, delay)
+                self._log_retry(spec, type(exc).__name__, attempt, delay)
                 await asyncio.sleep(delay)
                 continue
             delay = self.policy.delay_for_response(spec, response, attempt)
             if response.is_success or delay is None:
                 return self._finish(spec, response)
-            log.warning("Markaestro %s %s answered %d; retry %d in %.1fs",
-                        spec.method, spec.display_path, response.status_code, attempt, delay)
             self.pacer.observe(spec.display_path, response)
+            self._log_retry(spec, f"HTTP {response.status_code}", attempt, delay)
             await asyncio.sleep(delay)
+
+
+def _close_files(kwargs: dict[str, Any]) -> None:
+    """Multipart bodies are opened per attempt; close them whatever the outcome."""
+    for part in (kwargs.get("files") or {}).values():
+        handle = part[1] if isinstance(part, tuple) else part
+        close = getattr(handle, "close", None)
+        if close is not None:
+            close()
 
 
 async def _aiter(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:

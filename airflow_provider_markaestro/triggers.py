@@ -74,6 +74,7 @@ class PublishTrigger(BaseTrigger):
 
     async def _wait(self, hook: Any) -> dict[str, Any]:
         post_id = self.post_id
+        polls = 0
         while True:
             try:
                 run = await hook.aget_job_run(self.job_run_id) if self.job_run_id else None
@@ -95,9 +96,15 @@ class PublishTrigger(BaseTrigger):
             if remaining <= 0:
                 return _event("timeout", f"still waiting at the deadline: {outcome.message}", outcome.summary,
                               self.conn_id)
-            self.log.info("Markaestro publish not settled yet (%s); next poll in %.1fs", outcome.message,
-                          self.poll_interval)
-            await asyncio.sleep(min(self.poll_interval, remaining))
+            delay = min(first_polls_delay(polls, self.poll_interval), remaining)
+            polls += 1
+            self.log.info("Markaestro publish not settled yet (%s); next poll in %.1fs", outcome.message, delay)
+            await asyncio.sleep(delay)
+
+
+def first_polls_delay(polls_done: int, poll_interval: float) -> float:
+    """Most publishes settle in seconds: poll at 0.5 s, 1 s, 2 s … up to ``poll_interval``."""
+    return min(poll_interval, 0.5 * (2**polls_done))
 
 
 def _event(status: str, message: str, result: dict[str, Any], conn_id: str) -> dict[str, Any]:

@@ -37,16 +37,22 @@ CAMPAIGN_URL = os.environ.get("MARKAESTRO_CAMPAIGN_URL", SAMPLE_CAMPAIGN)
     catchup=False,
     max_active_runs=1,
     tags=["markaestro", "example"],
-    params={"campaign_url": Param(CAMPAIGN_URL, type="string", description="Campaign folder URL")},
+    params={
+        "campaign_url": Param(CAMPAIGN_URL, type="string", description="Campaign folder URL (file://, s3://, gs://)"),
+        "storage_conn_id": Param(
+            os.environ.get("MARKAESTRO_CAMPAIGN_CONN_ID", ""), type="string",
+            description="Airflow connection for the bucket (empty: the filesystem's default)",
+        ),
+    },
     doc_md=__doc__,
 )
 def markaestro_campaign():
     @task
-    def load_campaign(campaign_url: str) -> str:
+    def load_campaign(campaign_url: str, storage_conn_id: str) -> str:
         """Read and validate the manifest and media listing; fail before any upload if anything is off."""
         from airflow_provider_markaestro.campaign import load_campaign as load
 
-        return load(campaign_url).to_json()
+        return load(campaign_url, conn_id=storage_conn_id or None).to_json()
 
     @task
     def discover_destinations(campaign: str) -> list[dict]:
@@ -92,7 +98,7 @@ def markaestro_campaign():
         return record(campaign, plan or [], context)
 
     campaign_url = "{{ params.campaign_url }}"
-    campaign = load_campaign(campaign_url)
+    campaign = load_campaign(campaign_url, "{{ params.storage_conn_id }}")
     targets = discover_destinations(campaign)
     uploads = media_to_upload(campaign, targets)
     uploaded = UploadMediaOperator.partial(
@@ -106,7 +112,7 @@ def markaestro_campaign():
         publish_calls(plan, created.output)
     )
     waited = JobRunSensor.partial(
-        task_id="wait_for_publish", deferrable=True, poke_interval=2, timeout=3600
+        task_id="wait_for_publish", deferrable=True, poke_interval=30, timeout=3600
     ).expand_kwargs(wait_calls(plan, created.output, published.output))
     report = record_and_report(campaign, plan)
     waited >> report
