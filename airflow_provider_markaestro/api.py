@@ -14,7 +14,12 @@ from urllib.parse import quote
 import httpx
 
 from airflow_provider_markaestro import models as m
-from airflow_provider_markaestro.transport import CONNECT_PREFIX, RequestSpec, iter_file_chunks
+from airflow_provider_markaestro.transport import CONNECT_PREFIX, IN_PROGRESS, RequestSpec, iter_file_chunks
+
+#: Finalize answers 409 with this while another finalize of the same session holds its lease.
+FINALIZATION_IN_PROGRESS = "UPLOAD_FINALIZATION_IN_PROGRESS"
+#: Connect: the single-use upload URL was consumed (or is being consumed) by an earlier PUT.
+UPLOAD_URL_ALREADY_USED = "VALIDATION_UPLOAD_URL_ALREADY_USED"
 
 T = TypeVar("T")
 
@@ -96,8 +101,12 @@ def put_upload(
     extra_headers: dict[str, str] | None = None,
     safe_to_retry: bool = True,
 ) -> Call[httpx.Response]:
-    """PUT raw bytes to a signed URL (no API key). Streams the file in chunks on every attempt."""
-    headers = {"Content-Type": content_type, "Content-Length": str(size_bytes), **(extra_headers or {})}
+    """PUT raw bytes to a signed URL (no API key). Streams the file in chunks on every attempt.
+
+    ``extra_headers`` are the session's ``uploadHeaders``; their ``Content-Type`` wins, because the
+    signature covers it and storage refuses any other value.
+    """
+    headers = {"Content-Type": content_type, **(extra_headers or {}), "Content-Length": str(size_bytes)}
     return Call(
         RequestSpec(
             "PUT",
@@ -113,9 +122,16 @@ def put_upload(
 
 
 def finalize_upload_session(session_id: str) -> Call[m.MediaAsset]:
-    # Finalize is retry-safe by contract: a completed session answers 200 with the same asset.
+    """Retry-safe by contract: a completed session answers 200 with the same asset (~24 h), and a
+    concurrent finalize (our own lost attempt, say) answers 409 UPLOAD_FINALIZATION_IN_PROGRESS,
+    which is waited out like an idempotency key in progress."""
     return Call(
-        RequestSpec("POST", f"/media/upload-sessions/{_seg(session_id)}/finalize", safe_to_retry=True),
+        RequestSpec(
+            "POST",
+            f"/media/upload-sessions/{_seg(session_id)}/finalize",
+            safe_to_retry=True,
+            retry_conflicts=frozenset({IN_PROGRESS, FINALIZATION_IN_PROGRESS}),
+        ),
         _key("asset", m.MediaAsset),
     )
 
@@ -225,9 +241,29 @@ def connect_create_upload_url(
     mime_type: str, size_bytes: int | None = None, name: str | None = None
 ) -> Call[m.ConnectUploadUrl]:
     body = _compact({"mime_type": mime_type, "size_bytes": size_bytes, "name": name})
+    # No idempotency on Connect: a lost answer would leave a reserved, unknown media id behind.
     return Call(
         RequestSpec("POST", "/media/create-upload-url", surface=CONNECT_PREFIX, json=body, safe_to_retry=False),
         lambda r: m.ConnectUploadUrl.model_validate(r.json()),
+    )
+
+
+def connect_put_upload(
+    upload_url: str, opener: Callable[[], BinaryIO], mime_type: str, size_bytes: int
+) -> Call[m.ConnectUploadedMedia]:
+    """The single-use signed PUT (§10.5). Never retried by the transport: a replay after a lost
+    answer gets VALIDATION_UPLOAD_URL_ALREADY_USED; the hook decides what that means."""
+    return Call(
+        RequestSpec(
+            "PUT",
+            "",
+            absolute_url=upload_url,
+            authenticated=False,
+            headers={"Content-Type": mime_type, "Content-Length": str(size_bytes)},
+            content_factory=lambda: iter_file_chunks(opener),
+            safe_to_retry=False,
+        ),
+        lambda r: m.ConnectUploadedMedia.model_validate(r.json()),
     )
 
 

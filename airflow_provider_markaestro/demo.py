@@ -79,7 +79,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     print(format_table(rows))
 
 
-def run(build: Path, seed: Path, campaign: Path) -> int:
+def run(build: Path, seed: Path, campaign: Path, extra_env: dict[str, str] | None = None) -> int:
     build.mkdir(parents=True, exist_ok=True)
     work = build / "demo"
     shutil.rmtree(work, ignore_errors=True)
@@ -101,6 +101,7 @@ def run(build: Path, seed: Path, campaign: Path) -> int:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
             "AIRFLOW_CONN_MARKAESTRO_DEFAULT": json.dumps(conn),
             "MARKAESTRO_CAMPAIGN_URL": bucket.as_uri(),
+            **(extra_env or {}),
         }
         print(f"Markaestro emulator on {url}; campaign bucket {bucket.as_uri()}")
         if _airflow(env, log_path, "db", "migrate") != 0:

@@ -185,7 +185,7 @@ class PostPage(WireModel):
 class UploadSession(WireModel):
     id: str
     asset_id: str
-    upload_url: str
+    upload_url: str = Field(repr=False)  # signed: the token is a credential
     upload_method: str = "PUT"
     upload_headers: dict[str, str] = Field(default_factory=dict)
     expires_at: str | None = None
@@ -199,6 +199,24 @@ class WebhookEndpoint(WireModel):
     secret: str | None = Field(default=None, repr=False)
     created_at: str | None = None
     updated_at: str | None = None
+
+
+class WebhookEvent(WireModel):
+    """A webhook delivery's envelope (§9): ``{"id","type","createdAt","workspaceId","data"}``.
+
+    Duplicates happen (lease-based delivery): de-duplicate on ``id``.
+    """
+
+    id: str
+    type: str
+    created_at: str
+    workspace_id: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def post_id(self) -> str | None:
+        value = self.data.get("postId")
+        return str(value) if value is not None else None
 
 
 # --- Connect API (flat, snake_case on the wire) -------------------------------------------------

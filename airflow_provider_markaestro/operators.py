@@ -252,9 +252,11 @@ class PublishPostOperator(MarkaestroBaseOperator):
         deferrable: bool | None = None,
         poll_interval: float = 10.0,
         wait_timeout: float = 6 * 3600,
+        cancel_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.cancel_on_kill = cancel_on_kill
         self.post_id = post_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
@@ -285,8 +287,14 @@ class PublishPostOperator(MarkaestroBaseOperator):
             from airflow_provider_markaestro.sensors import wait_for_publish
 
             wait_for_publish(self, context, run_id, self.post_id, self.poll_interval, self.wait_timeout,
-                             self.deferrable, soft_fail=False)
+                             self.deferrable, soft_fail=False, cancel_on_kill=self.cancel_on_kill)
         return run_id
+
+    def on_kill(self) -> None:
+        if self.wait_for_completion and self.cancel_on_kill:
+            from airflow_provider_markaestro.sensors import cancel_unstarted_publish
+
+            cancel_unstarted_publish(self, self.hook, None, self.post_id)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str | None:
         from airflow_provider_markaestro.sensors import handle_publish_event

@@ -78,6 +78,7 @@ def wait_for_publish(
     deferrable: bool,
     *,
     soft_fail: bool,
+    cancel_on_kill: bool = True,
 ) -> dict[str, Any]:
     """Check once; if not settled, defer (deferrable) or poll in the worker until the deadline."""
     hook: MarkaestroHook = task.hook  # type: ignore[attr-defined]
@@ -95,6 +96,7 @@ def wait_for_publish(
                     post_id=post_id or outcome.summary.get("post_id"),
                     poll_interval=poll_interval,
                     deadline=deadline,
+                    cancel_on_kill=cancel_on_kill,
                 ),
                 method_name="execute_complete",
             )
@@ -106,6 +108,18 @@ def wait_for_publish(
         polls += 1
         task.log.info("Markaestro: %s; next check in %.1fs", outcome.message, delay)
         time.sleep(delay)
+
+
+def cancel_unstarted_publish(task: BaseOperator, hook: MarkaestroHook, job_run_id: str | None,
+                             post_id: str | None) -> None:
+    """``on_kill`` in the worker: delete a post whose publish has not started (best effort)."""
+    try:
+        post_id = post_id or (hook.get_job_run(job_run_id).resource_id if job_run_id else None)
+        if post_id and hook.get_post(post_id).status in ("draft", "scheduled"):
+            hook.delete_post(post_id)
+            task.log.warning("Task killed: deleted post %s before it was published", post_id)
+    except Exception as exc:
+        task.log.warning("Task killed: could not cancel the publish of post %s: %s", post_id, exc)
 
 
 def _poll_once(hook: MarkaestroHook, job_run_id: str | None, post_id: str | None):
@@ -126,6 +140,8 @@ class JobRunSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer (no worker slot). Defaults to
         ``[operators] default_deferrable``.
     :param soft_fail: skip instead of failing when the wait times out (only then).
+    :param cancel_on_kill: when a user kills the waiting task, delete the post if its publish has
+        not started (Markaestro has no cancel route). Never touches a publishing or published post.
     """
 
     template_fields: Sequence[str] = ("job_run_id", "post_id", "markaestro_conn_id")
@@ -139,6 +155,7 @@ class JobRunSensor(BaseSensorOperator):
         markaestro_conn_id: str = MarkaestroHook.default_conn_name,
         deferrable: bool | None = None,
         soft_fail: bool = False,
+        cancel_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 10)
@@ -149,6 +166,7 @@ class JobRunSensor(BaseSensorOperator):
         self.markaestro_conn_id = markaestro_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.skip_on_timeout = soft_fail
+        self.cancel_on_kill = cancel_on_kill
 
     @cached_property
     def hook(self) -> MarkaestroHook:
@@ -161,7 +179,8 @@ class JobRunSensor(BaseSensorOperator):
             self._push_links(context)
             if self.deferrable:
                 return wait_for_publish(self, context, self.job_run_id, self.post_id, float(self.poke_interval),
-                                        float(self.timeout), True, soft_fail=self.skip_on_timeout)
+                                        float(self.timeout), True, soft_fail=self.skip_on_timeout,
+                                        cancel_on_kill=self.cancel_on_kill)
             return super().execute(context)
         except AirflowSensorTimeout as exc:
             if self.skip_on_timeout:
@@ -179,6 +198,10 @@ class JobRunSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         return handle_publish_event(self, context, event, soft_fail=self.skip_on_timeout)
+
+    def on_kill(self) -> None:
+        if self.cancel_on_kill:
+            cancel_unstarted_publish(self, self.hook, self.job_run_id, self.post_id)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         # Skip the base sensor's resume, which would turn any error into a skip under soft_fail.

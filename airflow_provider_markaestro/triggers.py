@@ -29,6 +29,10 @@ class PublishTrigger(BaseTrigger):
     :param post_id: the post the run publishes (read from the run when empty).
     :param poll_interval: seconds between polls.
     :param deadline: absolute Unix time after which a ``timeout`` event is sent.
+    :param cancel_on_kill: when a user clears or fails the deferred task, stop a publish that has
+        not started yet. Markaestro has no cancel route; deleting a post that is still ``draft``
+        or ``scheduled`` makes its queued run end "Post not found" (contract §7.3.5). A post that
+        is already publishing or published is never touched.
     """
 
     def __init__(
@@ -38,8 +42,10 @@ class PublishTrigger(BaseTrigger):
         post_id: str | None,
         poll_interval: float,
         deadline: float,
+        cancel_on_kill: bool = True,
     ) -> None:
         super().__init__()
+        self.cancel_on_kill = bool(cancel_on_kill)
         self.conn_id = conn_id
         self.job_run_id = job_run_id or None
         self.post_id = post_id or None
@@ -55,6 +61,7 @@ class PublishTrigger(BaseTrigger):
                 "post_id": self.post_id,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
+                "cancel_on_kill": self.cancel_on_kill,
             },
         )
 
@@ -69,6 +76,28 @@ class PublishTrigger(BaseTrigger):
         await transport.open()
         try:
             yield TriggerEvent(await self._wait(hook))
+        finally:
+            await hook.aclose()
+
+    async def on_kill(self) -> None:
+        """Best effort: a user stopped the task, so stop a publish that has not started."""
+        if not self.cancel_on_kill:
+            return
+        hook = self._hook()
+        try:
+            post_id = self.post_id
+            if not post_id and self.job_run_id:
+                post_id = (await hook.aget_job_run(self.job_run_id)).resource_id
+            if not post_id:
+                return
+            post = await hook.aget_post(post_id)
+            if post.status in ("draft", "scheduled"):
+                await hook.adelete_post(post_id)
+                self.log.warning("Task killed: deleted post %s before it was published", post_id)
+            else:
+                self.log.info("Task killed: post %s is %s, nothing to cancel", post_id, post.status)
+        except Exception as exc:  # best effort: never let a cancel failure mask the kill
+            self.log.warning("Task killed: could not cancel the publish of post %s: %s", self.post_id, exc)
         finally:
             await hook.aclose()
 

@@ -74,3 +74,74 @@ def markaestro(emulator, demo_seed, set_conn):
     set_conn("markaestro_default", emulator.url, demo_seed.api_keys[0].key)
     set_conn("markaestro_orbit", emulator.url, demo_seed.api_keys[1].key)
     return emulator
+
+
+@pytest.fixture
+def run_dag():
+    """Serialize an inline DAG into the dags-folder bundle and run it with ``dag.test()``.
+
+    ``dag.test()`` needs a serialized DagVersion; DAGs built inside a test are not in the dags
+    folder, so they are written to the DB the way the DAG processor would (Airflow 3.3 internals).
+    """
+
+    def _run(dag, **kwargs):
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+        from airflow.dag_processing.collection import update_dag_parsing_results_in_db
+        from airflow.serialization.serialized_objects import LazyDeserializedDAG
+        from airflow.utils.session import create_session
+
+        DagBundlesManager().sync_bundles_to_db()
+        with create_session() as session:
+            update_dag_parsing_results_in_db(
+                "dags-folder", None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(), session=session
+            )
+        kwargs.setdefault("logical_date", None)
+        return dag.test(**kwargs)
+
+    return _run
+
+
+def task_states(dag_run) -> dict[str, list[str]]:
+    states: dict[str, list[str]] = {}
+    for ti in dag_run.get_task_instances():
+        states.setdefault(ti.task_id, []).append(str(ti.state))
+    return states
+
+
+def demo_seed_dict() -> dict:
+    """A fresh, editable copy of the packaged demo seed."""
+    import yaml
+
+    from airflow_provider_markaestro.emulator import DEMO_SEED_PATH
+
+    return yaml.safe_load(DEMO_SEED_PATH.read_text())
+
+
+def xcom_values(dag_run, key: str) -> dict[tuple[str, int], object]:
+    """``{(task_id, map_index): value}`` of one XCom key in a finished DAG run (read from the DB)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, key=key).all()
+        return {(r.task_id, r.map_index): XComModel.deserialize_value(r) for r in rows}
+
+
+@pytest.fixture
+def seeded_emulator(demo_seed):
+    """Start an extra emulator from the demo seed changed by ``edit(seed_dict)``; stopped after the test."""
+    from airflow_provider_markaestro.emulator import EmulatorServer
+
+    servers = []
+
+    def _start(edit=None, **kwargs):
+        seed = demo_seed_dict()
+        if edit:
+            edit(seed)
+        server = EmulatorServer(seed=seed, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield _start
+    for server in servers:
+        server.stop()

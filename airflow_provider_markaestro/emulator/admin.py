@@ -57,6 +57,12 @@ async def job_runs(request: Request) -> dict[str, Any]:
     return {"runs": _state(request).overview_runs()}
 
 
+@router.get("/webhook-deliveries")
+async def webhook_deliveries(request: Request) -> dict[str, Any]:
+    """Every delivery with its attempts, status and response codes; never an endpoint secret."""
+    return {"deliveries": _state(request).overview_deliveries()}
+
+
 @router.get("/requests")
 async def requests(request: Request) -> dict[str, Any]:
     return {"requests": _state(request).snapshot_requests()}

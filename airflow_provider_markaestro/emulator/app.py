@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from . import admin, pages, public_api, storage
+from . import admin, connect, pages, public_api, storage
 from .clock import Clock
+from .cors import CorsMiddleware
 from .errors import ApiError, error_response, unexpected_error_response
 from .faults import FaultMiddleware
 from .requestlog import RequestLogMiddleware
@@ -43,10 +44,10 @@ class EmulatorApp:
         api.add_exception_handler(ApiError, error_response)
         api.add_exception_handler(HTTPException, _framework_error)
         api.add_exception_handler(Exception, unexpected_error_response)
-        for module in (public_api, admin, pages, storage):
+        for module in (public_api, connect, admin, pages, storage):
             api.include_router(module.router)
         self.api = api
-        self._asgi = RequestLogMiddleware(FaultMiddleware(api, state.faults), state)
+        self._asgi = RequestLogMiddleware(FaultMiddleware(CorsMiddleware(api, list(state.seed.cors_origins)), state.faults), state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         return await self._asgi(scope, receive, send)

@@ -15,7 +15,13 @@ from starlette.responses import JSONResponse, Response
 
 from .ids import request_id
 
-_MAPPED_STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404}
+_MAPPED_STATUS = {
+    "UNAUTHENTICATED": 401,
+    "QUOTA_EXCEEDED_STORAGE": 402,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "WEBHOOK_ENDPOINT_LIMIT_REACHED": 409,
+}
 
 
 class JsonResponse(JSONResponse):

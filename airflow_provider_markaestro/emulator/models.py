@@ -18,6 +18,8 @@ PROVIDER_CHANNEL: dict[str, str] = {
 }
 # Emission order of destinations (§7.1) and the provider-specific keys each one carries, in order.
 PROVIDER_ORDER = tuple(PROVIDER_CHANNEL)
+# Connect shows flat statuses; everything not listed (platform_action_required, partial_failed...) is draft.
+CONNECT_STATUS: dict[str, str] = {"published": "posted", "publishing": "processing", "scheduled": "scheduled", "failed": "failed"}
 PROVIDER_EXTRAS: dict[str, tuple[str, ...]] = {
     "meta": ("pageId",),
     "instagram": ("igAccountId", "username"),
@@ -119,6 +121,7 @@ class MediaAsset:
     file_name: str
     download_token: str
     created_at: float
+    created_by_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The `POST /media` shape (finalize uses a different, fuller record)."""
@@ -130,6 +133,23 @@ class MediaAsset:
             "width": self.width,
             "height": self.height,
             "url": self.url,
+            "createdAt": iso(self.created_at),
+        }
+
+    def record_json(self) -> dict[str, Any]:
+        """The finalize shape: the full stored record (`url` is called `downloadUrl` here)."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "storagePath": self.storage_path,
+            "downloadUrl": self.url,
+            "mimeType": self.mime_type,
+            "sizeBytes": self.size_bytes,
+            "width": self.width,
+            "height": self.height,
+            "originalFileName": self.file_name,
+            "createdByType": "api_client",
+            "createdById": self.created_by_id,
             "createdAt": iso(self.created_at),
         }
 
@@ -159,6 +179,8 @@ class Post:
     idempotency_key: str | None
     status: str = "draft"
     scheduled_at: str | None = None
+    scheduled_ts: float | None = None  # parsed scheduled_at; the scheduler publishes when it is due
+    api_created: bool = True  # seeded (dashboard) posts only get webhooks from API publish runs
     external_id: str = ""
     external_url: str = ""
     publish_results: list[dict[str, Any]] = field(default_factory=list)
@@ -166,6 +188,20 @@ class Post:
     run_id: str | None = None
     published_via: str | None = None
     follow_up: FollowUp | None = None
+
+    def connect_json(self) -> dict[str, Any]:
+        """Connect `GET /posts` item (§10.7) with the flat status of §8.6."""
+        flat = CONNECT_STATUS.get(self.status, "draft")
+        return {
+            "id": self.id,
+            "caption": self.caption,
+            "status": flat,
+            "scheduled_at": self.scheduled_at,
+            "media": [{"object": {"url": url}} for url in self.media_urls],
+            "media_urls": list(self.media_urls),
+            "social_accounts": [],
+            "is_draft": flat == "draft",
+        }
 
     def to_json(self) -> dict[str, Any]:
         """Exact keys and order of §8.1."""
@@ -204,6 +240,9 @@ class JobRun:
     start_at: float  # when the emulated worker claims it
     finish_at: float  # when the platform call completes
     idempotency_key: str | None
+    duration: float = 0.0  # length of the running phase, re-applied when a deferred run is claimed again
+    scheduler: bool = False  # a due scheduled post being published: no job run is visible on the API
+    destination_id: str = ""
     status: str = "queued"
     message: str = "Publish queued"
     details: dict[str, Any] = field(default_factory=dict)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from .auth import AuthContext, authenticate
 from .errors import JsonResponse, internal, mapped, not_found, validation_error
 from .idempotency import hash_json, hash_upload, read_key
 from .imageprobe import probe_dimensions
-from .media import check_upload, extension_of, receive_upload
+from .media import MAX_IMAGE_BYTES, MAX_VIDEO_BYTES, check_upload, extension_of, kind_of, receive_upload
 from .paths import PUBLIC_PREFIX
 from .state import EmulatorState
-from .validation import is_batch, validate_batch, validate_post
+from .uploads import UploadSession
+from .validation import is_batch, validate_batch, validate_list_query, validate_post, validate_upload_session, validate_webhook_endpoint
+from .webhooks import EVENTS
 
 router = APIRouter(prefix=PUBLIC_PREFIX)
 
@@ -26,6 +30,11 @@ POSTS = f"{PUBLIC_PREFIX}/posts"
 POST = f"{PUBLIC_PREFIX}/posts/{{id}}"
 PUBLISH = f"{PUBLIC_PREFIX}/posts/{{id}}/publish"
 JOB_RUN = f"{PUBLIC_PREFIX}/job-runs/{{id}}"
+MEDIA_ITEM = f"{PUBLIC_PREFIX}/media/{{id}}"
+UPLOAD_SESSIONS = f"{PUBLIC_PREFIX}/media/upload-sessions"
+FINALIZE = f"{PUBLIC_PREFIX}/media/upload-sessions/{{id}}/finalize"
+WEBHOOK_ENDPOINTS = f"{PUBLIC_PREFIX}/webhook-endpoints"
+WEBHOOK_ENDPOINT = f"{PUBLIC_PREFIX}/webhook-endpoints/{{id}}"
 
 
 def _state(request: Request) -> EmulatorState:
@@ -136,6 +145,95 @@ async def create_posts(request: Request) -> Response:
         key, hash_json(data), lambda now: (201, {"post": state.create_post(auth.product_id, data, key, now).to_json()})
     )
     return _ok(auth, answer, status)
+
+
+@router.get("/posts")
+async def list_posts(request: Request) -> Response:
+    state = _state(request)
+    auth = authenticate(request, state, "posts.read", POSTS)
+    query, issues = validate_list_query(request.query_params)
+    if issues:
+        raise validation_error(issues)
+    if query["productId"] and query["productId"] != auth.product_id:
+        raise mapped("FORBIDDEN")
+    page = state.list_posts(auth.product_id, status=query["status"], limit=query["limit"], cursor=query["cursor"])
+    posts = [post.to_json() for post in page.posts]
+    return _ok(auth, {"posts": posts, "count": len(posts), "nextCursor": page.next_cursor})
+
+
+@router.delete("/posts/{post_id}")
+async def delete_post(request: Request, post_id: str) -> Response:
+    state = _state(request)
+    auth = authenticate(request, state, "posts.write", POST)
+    return _ok(auth, state.delete_post(auth.product_id, post_id))
+
+
+@router.post("/media/upload-sessions")
+async def create_upload_session(request: Request) -> Response:
+    state = _state(request)
+    auth = authenticate(request, state, "media.write", UPLOAD_SESSIONS)
+    data, issues = validate_upload_session(await _json_body(request))
+    if issues:
+        raise validation_error(issues)
+    kind = kind_of(data["contentType"])
+    if kind is None:
+        raise mapped("VALIDATION_INVALID_FILE_TYPE")
+    if kind == "image" and data["sizeBytes"] > MAX_IMAGE_BYTES:
+        raise mapped("VALIDATION_FILE_TOO_LARGE_10MB")
+    if kind == "video" and data["sizeBytes"] > MAX_VIDEO_BYTES:
+        raise mapped("VALIDATION_FILE_TOO_LARGE_250MB")
+    origin = str(request.base_url).rstrip("/")
+    session = state.create_upload_session(auth.key.client_id, data["fileName"], data["contentType"], data["sizeBytes"], origin)
+    return _ok(auth, {"uploadSession": session}, 201)
+
+
+@router.post("/media/upload-sessions/{session_id}/finalize")
+async def finalize_upload_session(request: Request, session_id: str) -> Response:
+    state = _state(request)
+    auth = authenticate(request, state, "media.write", FINALIZE)
+    begun = state.begin_finalize(auth.key.client_id, session_id)
+    if not isinstance(begun, UploadSession):
+        status, body = begun
+        return _ok(auth, body, status)
+    delay = state.seed.uploads.finalize_delay_seconds
+    if delay:
+        await asyncio.sleep(delay)  # holds the lease, so a concurrent finalize sees 409
+    status, body = state.complete_finalize(begun, str(request.base_url).rstrip("/"))
+    return _ok(auth, body, status)
+
+
+@router.delete("/media/{asset_id}")
+async def delete_media(request: Request, asset_id: str) -> Response:
+    if asset_id == "upload-sessions":  # a static route wins in Next.js, and it has no DELETE
+        raise HTTPException(405)
+    state = _state(request)
+    auth = authenticate(request, state, "media.write", MEDIA_ITEM)
+    return _ok(auth, state.delete_media(asset_id))
+
+
+@router.get("/webhook-endpoints")
+async def list_webhook_endpoints(request: Request) -> Response:
+    state = _state(request)
+    auth = authenticate(request, state, "webhooks.manage", WEBHOOK_ENDPOINTS)
+    return _ok(auth, {"webhookEndpoints": state.list_webhook_endpoints()})
+
+
+@router.post("/webhook-endpoints")
+async def create_webhook_endpoint(request: Request) -> Response:
+    state = _state(request)
+    auth = authenticate(request, state, "webhooks.manage", WEBHOOK_ENDPOINTS)
+    data, issues = validate_webhook_endpoint(await _json_body(request), EVENTS)
+    if issues:
+        raise validation_error(issues)
+    return _ok(auth, {"webhookEndpoint": state.create_webhook_endpoint(data["url"], data["events"])}, 201)
+
+
+@router.delete("/webhook-endpoints/{endpoint_id}")
+async def disable_webhook_endpoint(request: Request, endpoint_id: str) -> Response:
+    state = _state(request)
+    auth = authenticate(request, state, "webhooks.manage", WEBHOOK_ENDPOINT)
+    state.disable_webhook_endpoint(endpoint_id)
+    return Response(status_code=204, headers=auth.rate.headers())
 
 
 @router.get("/posts/{post_id}")

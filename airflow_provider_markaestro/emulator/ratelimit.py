@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .paths import PUBLIC_PREFIX
+from .paths import CONNECT_PREFIX, PUBLIC_PREFIX
 
 # §3.3 base limits per route template (Starter). Keys double as seed override names.
 ROUTE_BASE_LIMITS: dict[str, int] = {
@@ -22,6 +22,11 @@ ROUTE_BASE_LIMITS: dict[str, int] = {
     f"{PUBLIC_PREFIX}/job-runs/{{id}}": 60,
     f"{PUBLIC_PREFIX}/webhook-endpoints": 20,
     f"{PUBLIC_PREFIX}/webhook-endpoints/{{id}}": 20,
+    f"{CONNECT_PREFIX}/social-accounts": 60,
+    f"{CONNECT_PREFIX}/products": 60,
+    f"{CONNECT_PREFIX}/media": 60,
+    f"{CONNECT_PREFIX}/media/create-upload-url": 60,
+    f"{CONNECT_PREFIX}/posts": 60,
 }
 DEFAULT_BASE_LIMIT = 60
 GLOBAL_BASE_LIMIT = 240

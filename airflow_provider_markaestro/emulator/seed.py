@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validato
 from .keys import ALL_SCOPES, CLIENT_ID_RE, SECRET_RE, parse_key
 from .models import PROVIDER_CHANNEL, PROVIDER_EXTRAS
 from .ratelimit import ROUTE_BASE_LIMITS
+from .throttle import BUSY_RETRY_SECONDS, DEFAULT_LIMITS
+from .webhooks import EVENTS
 
 DEMO_SEED_PATH = Path(__file__).with_name("seeds") / "demo.yaml"
 
@@ -75,6 +77,7 @@ class ProductSeed(_Model):
     status: str = "active"
     categories: list[str] = []
     destinations: list[DestinationSeed] = []
+    deleted: bool = False  # keys may stay bound to it, but the product document is gone (404s)
 
 
 class ApiKeySeed(_Model):
@@ -95,6 +98,54 @@ class ClockSeed(_Model):
     tiktok_inbox_seconds: float = Field(default=5.0, ge=0)
     rate_limit_window_seconds: PositiveFloat = 60.0
     scale: PositiveFloat = 1.0
+    tick_seconds: PositiveFloat = 0.05  # real seconds between background ticks (not scaled)
+
+
+class ThrottleSeed(_Model):
+    """Per-destination publish throttles (§7.4): claims per window, deferral when over or busy."""
+
+    enabled: bool = True
+    limits: dict[Literal["facebook", "instagram", "tiktok", "threads", "pinterest", "linkedin"], int] = dict(DEFAULT_LIMITS)
+    window_seconds: PositiveFloat = 60.0  # scaled
+    destination_lock: bool = True
+    busy_retry_seconds: PositiveFloat = BUSY_RETRY_SECONDS  # scaled
+
+
+class WebhookEndpointSeed(_Model):
+    url: str = Field(min_length=1)
+    events: list[Literal["post.publish.queued", "post.published", "post.action_required", "post.failed"]] = Field(
+        default=list(EVENTS), min_length=1
+    )
+    secret: str | None = Field(default=None, pattern=r"^whsec_[A-Za-z0-9_-]{32}$")  # default: minted at load
+    status: Literal["active", "disabled"] = "active"
+
+
+class WebhooksSeed(_Model):
+    max_active_endpoints: int = Field(default=25, ge=0)
+    endpoints: list[WebhookEndpointSeed] = []
+
+
+class UploadsSeed(_Model):
+    finalize_delay_seconds: float = Field(default=0.0, ge=0)  # real seconds a finalize holds its lease
+
+
+class PostSeed(_Model):
+    """A post that already exists (e.g. made in the dashboard), in any stored status."""
+
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,64}$")
+    product_id: str
+    channel: Literal["facebook", "instagram", "tiktok", "threads", "pinterest", "linkedin"]
+    status: str = "draft"  # free string, like the stored field
+    caption: str = ""
+    destination_id: str = ""
+    delivery_mode: str = ""
+    settings: dict[str, Any] | None = None
+    scheduled_at: str | None = None
+    created_at: str | None = None  # default: load time (later entries are newer)
+    external_id: str = ""
+    external_url: str = ""
+    next_action: str = ""
+    api_created: bool = False  # dashboard posts get webhooks only from API publish runs
 
 
 class RateLimitSeed(_Model):
@@ -121,14 +172,25 @@ class Seed(_Model):
     workspace: WorkspaceSeed
     clock: ClockSeed = ClockSeed()
     rate_limits: RateLimitSeed = RateLimitSeed()
+    publish_throttles: ThrottleSeed = ThrottleSeed()
+    webhooks: WebhooksSeed = WebhooksSeed()
+    uploads: UploadsSeed = UploadsSeed()
+    cors_origins: list[str] = []  # PUBLIC_API_CORS_ORIGINS: exact origins allowed on /api/public/v1
     products: list[ProductSeed] = []
     api_keys: list[ApiKeySeed] = []
+    posts: list[PostSeed] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Seed:
         product_ids = [p.id for p in self.products]
         if len(set(product_ids)) != len(product_ids):
             raise ValueError("duplicate product ids")
+        post_ids = [p.id for p in self.posts if p.id is not None]
+        if len(set(post_ids)) != len(post_ids):
+            raise ValueError("duplicate post ids")
+        for post in self.posts:
+            if post.product_id not in product_ids:
+                raise ValueError(f"post bound to unknown product {post.product_id!r}")
         for product in self.products:
             dest_ids = [(d.provider, d.account_id) for d in product.destinations]
             if len(set(dest_ids)) != len(dest_ids):

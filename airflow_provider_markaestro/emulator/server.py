@@ -15,6 +15,7 @@ import uvicorn
 from .app import EmulatorApp, create_app
 from .seed import Seed
 from .state import EmulatorState
+from .ticker import Ticker
 
 STARTUP_TIMEOUT_SECONDS = 15.0
 
@@ -35,6 +36,7 @@ class EmulatorServer:
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._ticker: Ticker | None = None
         self._stopped = False
 
     @property
@@ -91,10 +93,15 @@ class EmulatorServer:
                 self.stop()
                 raise RuntimeError("the Markaestro emulator failed to start")
             time.sleep(0.01)
+        self._ticker = Ticker(self.state, self.seed.clock.tick_seconds)
+        self._ticker.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving, release the socket and delete stored media (final: no restart)."""
+        """Stop ticking and serving, release the socket and delete stored media (final: no restart)."""
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

@@ -6,6 +6,8 @@ lifecycles to the current emulator time, so state is always observed up to date.
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -18,30 +20,51 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .clock import Clock, iso
-from .errors import ApiError, not_found, route_built
+from .clock import Clock, iso, parse_iso
+from .errors import ApiError, internal, mapped, not_found, route_built, validation_error
 from .faults import FaultBook
 from .idempotency import LEASE_SECONDS, IdempotencyStore, hash_json
 from .ids import asset_id as new_asset_id
+from .ids import auto_id
+from .imageprobe import probe_dimensions
 from .keys import hash_secret, parse_key
 from .lifecycle import (
     PUBLISH_BLOCKING_STATUSES,
     PUBLISHABLE_STATUSES,
     Timings,
+    claim_run,
     complete_follow_up,
     finish_run,
     mark_posted,
     queue_run,
-    start_run,
+    scheduler_run,
 )
+from .listing import Page, paginate
+from .media import MAX_IMAGE_BYTES, MAX_VIDEO_BYTES, extension_of, kind_of
 from .models import PROVIDER_ORDER, Behaviour, Destination, JobRun, KeyRecord, MediaAsset, Post, Product
+from .paths import CONNECT_PREFIX
 from .posts import build_post
 from .ratelimit import PLAN_MULTIPLIERS, RateLimiter
-from .seed import ProductSeed, Seed
+from .seed import PostSeed, ProductSeed, Seed
+from .signing import connect_token, sign_upload_url
+from .throttle import PublishThrottle
+from .uploads import (
+    ASSET_ID_RE,
+    CONNECT_CLAIM_LEASE_SECONDS,
+    CONNECT_URL_LIFETIME_SECONDS,
+    FINALIZE_LEASE_SECONDS,
+    SESSION_LIFETIME_SECONDS,
+    ConnectUpload,
+    StagedObject,
+    UploadSession,
+    session_json,
+)
+from .webhooks import Job, WebhookBook
 
 # Cumulative storage caps per plan (None = unlimited).
 PLAN_STORAGE_BYTES: dict[str, int | None] = {"starter": 10 * 10**9, "pro": 100 * 10**9, "business": None}
 REQUEST_LOG_SIZE = 10_000
+STORAGE_FULL = "Storage limit reached for this workspace"
 
 Outcome = tuple[int, dict[str, Any]]
 
@@ -85,6 +108,9 @@ class EmulatorState:
         self.storage_root = Path(tempfile.mkdtemp(prefix="markaestro-emulator-"))
         self.spool_dir = self.storage_root / "incoming"
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.storage_root), True)
+        # Emulator-local signing secret for upload URLs and Connect tokens; survives resets.
+        self.signing_key = secrets.token_bytes(32)
+        self._generation = 0
         self._load()
 
     @property
@@ -93,7 +119,8 @@ class EmulatorState:
 
     def _load(self) -> None:
         seed, scale = self.seed, self.seed.clock.scale
-        self.products: dict[str, Product] = {p.id: _product(p, scale) for p in seed.products}
+        self._generation += 1
+        self.products: dict[str, Product] = {p.id: _product(p, scale) for p in seed.products if not p.deleted}
         self.keys: dict[tuple[str, str], KeyRecord] = {}
         for api_key in seed.api_keys:
             parsed = parse_key(api_key.key)
@@ -111,7 +138,29 @@ class EmulatorState:
         self.posts: dict[str, Post] = {}
         self.runs: dict[str, JobRun] = {}
         self.assets: dict[str, MediaAsset] = {}
+        self.upload_sessions: dict[str, UploadSession] = {}
+        self.staged: dict[str, StagedObject] = {}
+        self.connect_uploads: dict[str, ConnectUpload] = {}
         self.storage_used = 0
+        throttles = seed.publish_throttles
+        self.throttle = PublishThrottle(
+            limits=throttles.limits,
+            window=throttles.window_seconds * scale,
+            busy_retry=throttles.busy_retry_seconds * scale,
+            destination_lock=throttles.destination_lock,
+        )
+        now = self.clock.now()
+        self.webhooks = WebhookBook(
+            workspace_id=seed.workspace.id,
+            max_active=seed.webhooks.max_active_endpoints,
+            scale=scale,
+            generation=self._generation,
+        )
+        for endpoint in seed.webhooks.endpoints:
+            self.webhooks.create(endpoint.url, list(endpoint.events), now, secret=endpoint.secret, status=endpoint.status)
+        for index, post_seed in enumerate(seed.posts):
+            post = _seeded_post(post_seed, now - (len(seed.posts) - index) * 0.001)
+            self.posts[post.id] = post
         self.idempotency = IdempotencyStore(LEASE_SECONDS * scale)
         self.rate_limiter = RateLimiter(
             window_seconds=seed.clock.rate_limit_window_seconds * scale,
@@ -148,19 +197,60 @@ class EmulatorState:
             yield now
 
     def _advance(self, now: float) -> None:
-        for run in self.runs.values():
-            if not run.active:
-                continue
-            post = self.posts[run.post_id]
-            if run.status == "queued" and now >= run.start_at:
-                start_run(run, post)
-            if run.status == "running" and now >= run.finish_at:
-                finish_run(run, post, self._destination(post), self.timings)
-        for post in self.posts.values():
-            if post.follow_up is not None and now >= post.follow_up.due_at:
-                destination = self._destination(post)
+        """Apply every due transition in time order, so throttles and the busy lock see a consistent past."""
+        while (step := self._next_step(now)) is not None:
+            kind, target = step
+            if isinstance(target, JobRun):
+                post = self.posts.get(target.post_id)
+                destination = self._destination(post) if post else None
+                if kind == "claim":
+                    throttled = self.seed.publish_throttles.enabled and not target.scheduler
+                    busy = any(
+                        r.status == "running" and not r.scheduler and r.destination_id == target.destination_id
+                        for r in self.runs.values()
+                    )
+                    claim_run(target, post, destination, self.throttle if throttled else None, busy, self._emit)
+                else:
+                    finish_run(target, post, destination, self.timings, self._emit)
+            elif kind == "follow_up":
+                destination = self._destination(target)
                 assert destination is not None, "follow-ups exist only for platform deliveries"
-                complete_follow_up(post, destination)
+                complete_follow_up(target, destination, self._emit)
+            else:  # a scheduled post fell due: the scheduler publishes it directly
+                assert target.scheduled_ts is not None
+                run = scheduler_run(target, self._destination(target), self.timings, max(target.scheduled_ts, target.updated_at))
+                self.runs[run.id] = run
+
+    def _next_step(self, now: float) -> tuple[str, Any] | None:
+        best: tuple[float, str, Any] | None = None
+        scheduling = {r.post_id for r in self.runs.values() if r.scheduler and r.active}
+        for run in self.runs.values():
+            if run.status in ("queued", "running"):
+                at, kind = (run.start_at, "claim") if run.status == "queued" else (run.finish_at, "finish")
+                if at <= now and (best is None or at < best[0]):
+                    best = (at, kind, run)
+        for post in self.posts.values():
+            if post.follow_up is not None and post.follow_up.due_at <= now and (best is None or post.follow_up.due_at < best[0]):
+                best = (post.follow_up.due_at, "follow_up", post)
+            if post.status == "scheduled" and post.scheduled_ts is not None and post.id not in scheduling:
+                due = max(post.scheduled_ts, post.updated_at)
+                if due <= now and (best is None or due < best[0]):
+                    best = (due, "schedule", post)
+        return None if best is None else (best[1], best[2])
+
+    def _emit(self, event_type: str, post: Post, data: dict[str, Any], at: float, from_api_run: bool) -> None:
+        """API publish runs notify for any post; scheduler, TikTok poll and manual paths only for API-created ones."""
+        if from_api_run or post.api_created:
+            self.webhooks.emit(event_type, data, at)
+
+    def advance(self) -> list[Job]:
+        """Ticker entry point: bring lifecycles up to now and claim due webhook deliveries."""
+        with self.transaction() as now:
+            return self.webhooks.due(now)
+
+    def record_delivery(self, job: Job, at: float, response_code: int | None, error: str | None) -> None:
+        with self._lock:
+            self.webhooks.record(job, at, response_code, error)
 
     def _destination(self, post: Post) -> Destination | None:
         product = self.products.get(post.product_id)
@@ -207,7 +297,7 @@ class EmulatorState:
 
     def visible_run(self, product_id: str, run_id: str) -> JobRun:
         run = self.runs.get(run_id)
-        if run is None:
+        if run is None or run.scheduler:
             raise not_found()
         self.visible_post(product_id, run.post_id)
         return run
@@ -226,11 +316,80 @@ class EmulatorState:
     def _queue_publish(self, post: Post, key: str | None, now: float) -> Outcome:
         current = self.runs.get(post.run_id) if post.run_id else None
         if current is None or not current.active:
+            status_before = post.status
             current = queue_run(post, self._destination(post), self.timings, now, key)
             self.runs[current.id] = current
             post.run_id = current.id
-            post.scheduled_at = None  # publishing now supersedes a schedule
+            post.scheduled_at = post.scheduled_ts = None  # publishing now supersedes a schedule
+            data = {"postId": post.id, "channel": post.channel, "status": status_before, "runId": current.id}
+            self._emit("post.publish.queued", post, data, now, True)
         return 202, {"run": current.summary_json()}
+
+    def delete_post(self, product_id: str, post_id: str) -> dict[str, Any]:
+        """Hard delete in any status but `publishing`; queued runs later fail with "Post not found"."""
+        with self.transaction():
+            post = self.visible_post(product_id, post_id)
+            if post.status == "publishing":
+                raise mapped("VALIDATION_POST_IS_PUBLISHING")
+            del self.posts[post_id]
+            return {"deleted": True, "id": post_id}
+
+    def list_posts(self, product_id: str, *, status: str | None, limit: int, cursor: str | None) -> Page:
+        """createdAt desc, then id desc; the brand's posts only."""
+        with self.transaction():
+            rows = [p for p in self.posts.values() if p.product_id == product_id and (not status or p.status == status)]
+            return paginate(rows, limit, cursor)
+
+    def connect_create(
+        self, product_id: str, caption: str, media: list[str], accounts: list[str], scheduled: tuple[str, float] | None
+    ) -> Outcome:
+        """One post per account (§10.6); the first failure is raised when nothing was created."""
+        created: list[Post] = []
+        errors: list[tuple[str, ApiError]] = []
+        with self.transaction() as now:
+            for account in accounts:
+                try:
+                    created.append(self._connect_post(product_id, caption, media, account, scheduled, now))
+                except ApiError as exc:
+                    errors.append((account, exc))
+        if not created:
+            raise errors[0][1]
+        return 201, {
+            "id": created[0].id,
+            "created": [{"id": p.id, "channel": p.channel, "status": p.status} for p in created],
+            "errors": [{"account": account, "error": exc.code} for account, exc in errors],
+        }
+
+    def _connect_post(
+        self, product_id: str, caption: str, media: list[str], account: str, scheduled: tuple[str, float] | None, now: float
+    ) -> Post:
+        named_product, _, destination_id = account.partition("#") if "#" in account else ("", "", account)
+        segments = destination_id.split(":")
+        channel = segments[1] if len(segments) > 1 else ""
+        if channel not in ("facebook", "instagram", "tiktok", "threads", "pinterest", "linkedin"):
+            raise validation_error([{"field": "channel", "code": "invalid_value", "message": "Value is invalid."}])
+        data: dict[str, Any] = {"channel": channel, "caption": caption, "mediaAssetIds": list(media), "destinationId": destination_id}
+        if named_product:
+            data["productId"] = named_product
+        if scheduled is not None:  # scheduling forces platform delivery, even for FB/IG/TikTok
+            data["deliveryMode"] = "platform_inbox" if channel == "tiktok" else "direct_publish"
+        post = build_post(data, key_product_id=product_id, products=self.products, assets=self.assets, now=now, idempotency_key=None)
+        if scheduled is not None:
+            post.status = "scheduled"
+            post.scheduled_at, post.scheduled_ts = scheduled
+        self.posts[post.id] = post
+        return post
+
+    def _reserve(self, size: int) -> bool:
+        """Charge `size` bytes against the cumulative storage cap; False when it does not fit."""
+        limit = self.storage_limit
+        if size > 0 and limit is not None and self.storage_used + size > limit:
+            return False
+        self.storage_used += size
+        return True
+
+    def _release(self, size: int) -> None:
+        self.storage_used = max(0, self.storage_used - size)
 
     def store_asset(
         self,
@@ -244,12 +403,14 @@ class EmulatorState:
         dimensions: tuple[int, int] | None,
         base_url: str,
         now: float,
+        asset_id: str | None = None,
+        created_by_id: str = "",
+        charge: bool = True,
     ) -> MediaAsset:
-        """Charge storage, then move the spooled file to its final path (images and videos apart)."""
-        limit = self.storage_limit
-        if limit is not None and self.storage_used + size > limit:
-            raise route_built(402, "QUOTA_EXCEEDED_STORAGE", "Storage limit reached for this workspace")
-        asset_id = new_asset_id()
+        """Charge storage (unless reserved earlier), then move the file to its final path (images and videos apart)."""
+        if charge and not self._reserve(size):
+            raise route_built(402, "QUOTA_EXCEEDED_STORAGE", STORAGE_FULL)
+        asset_id = asset_id or new_asset_id()
         folder = "public-media" if kind == "image" else "videos"
         storage_path = f"workspaces/{self.workspace_id}/{folder}/{asset_id}.{extension}"
         target = self.storage_root / storage_path
@@ -269,10 +430,180 @@ class EmulatorState:
             file_name=file_name,
             download_token=token,
             created_at=now,
+            created_by_id=created_by_id,
         )
         self.assets[asset.id] = asset
-        self.storage_used += size
         return asset
+
+    def delete_media(self, asset_id: str) -> dict[str, Any]:
+        """Not brand-scoped; posts keep their dangling mediaUrls."""
+        with self.transaction():
+            asset = self.assets.pop(asset_id, None) if ASSET_ID_RE.match(asset_id) else None
+            if asset is None:
+                raise not_found()
+            asset.file_path.unlink(missing_ok=True)
+            self._release(asset.size_bytes)
+            return {"deleted": True, "id": asset_id}
+
+    # -- upload sessions (§7.2) ---------------------------------------------------------------------
+
+    def create_upload_session(self, client_id: str, file_name: str, content_type: str, size: int, origin: str) -> dict[str, Any]:
+        """Reserve the declared bytes, then sign a PUT URL for the staging object."""
+        with self.transaction() as now:
+            if not self._reserve(size):
+                raise route_built(402, "QUOTA_EXCEEDED_STORAGE", STORAGE_FULL)
+            session_id = new_asset_id()
+            extension = extension_of(content_type)
+            staging = f"_upload-staging/{self.workspace_id}/public-api/{session_id}.{extension}"
+            lifetime = SESSION_LIFETIME_SECONDS * self.seed.clock.scale
+            signed = sign_upload_url(self.signing_key, origin, self.seed.workspace.bucket, staging, content_type, now, lifetime)
+            session = UploadSession(
+                id=session_id,
+                client_id=client_id,
+                file_name=file_name,
+                content_type=content_type,
+                size_bytes=size,
+                extension=extension,
+                staging_path=staging,
+                created_at=now,
+                expires_at=signed.expires_at,
+                reserved=size,
+            )
+            self.upload_sessions[session_id] = session
+            return session_json(session, signed.url)
+
+    def store_staged(self, object_path: str, source: Path, content_type: str, size: int) -> None:
+        """A signed PUT landed: (over)write the staging object."""
+        with self._lock:
+            target = self.storage_root / object_path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+            self.staged[object_path] = StagedObject(target, content_type, size)
+
+    def begin_finalize(self, client_id: str, session_id: str) -> Outcome | UploadSession:
+        """The §7.2 finalize table up to taking the lease; a completed session answers 200 at once."""
+        if not ASSET_ID_RE.match(session_id):
+            raise mapped("VALIDATION_INVALID_UPLOAD_SESSION")
+        with self.transaction() as now:
+            session = self.upload_sessions.get(session_id)
+            if session is None or session.client_id != client_id:
+                raise not_found()
+            if session.status == "completed":
+                assert session.asset is not None
+                return 200, {"asset": session.asset.record_json()}
+            if session.status == "rejected" or now > session.expires_at:
+                raise mapped("VALIDATION_INVALID_UPLOAD_SESSION")
+            if session.status == "finalizing" and now < session.lease_until:
+                raise route_built(409, "UPLOAD_FINALIZATION_IN_PROGRESS")
+            session.status = "finalizing"
+            session.lease_until = now + FINALIZE_LEASE_SECONDS * self.seed.clock.scale
+            return session
+
+    def complete_finalize(self, session: UploadSession, base_url: str) -> Outcome:
+        """Check the staged object against the declaration; reject (terminal, refunded) or promote it."""
+        with self.transaction() as now:
+            if self.upload_sessions.get(session.id) is not session or session.status != "finalizing":
+                raise internal()  # reset while finalizing
+            staged = self.staged.get(session.staging_path)
+            if staged is None:
+                session.status, session.lease_until = "pending", 0.0
+                raise internal()
+            code = _staged_problem(staged, session)
+            if code is not None:
+                staged.path.unlink(missing_ok=True)
+                del self.staged[session.staging_path]
+                session.status = "rejected"
+                self._release(session.reserved)
+                session.reserved = 0
+                raise mapped(code)
+            kind = kind_of(staged.content_type)
+            assert kind is not None
+            dimensions = probe_dimensions(staged.path, staged.content_type) if kind == "image" else None
+            asset = self.store_asset(
+                source=staged.path,
+                file_name=session.file_name,
+                mime_type=staged.content_type,
+                kind=kind,
+                extension=session.extension,
+                size=staged.size,
+                dimensions=dimensions,
+                base_url=base_url,
+                now=session.created_at,
+                asset_id=session.id,
+                created_by_id=session.client_id,
+                charge=False,
+            )
+            del self.staged[session.staging_path]
+            session.status, session.asset = "completed", asset
+            return 201, {"asset": asset.record_json()}
+
+    # -- Connect uploads (§10.4, §10.5) -------------------------------------------------------------
+
+    def connect_upload_url(self, client_id: str, mime: str, reserve: int, origin: str) -> dict[str, Any]:
+        with self.transaction() as now:
+            if reserve > 0 and not self._reserve(reserve):
+                raise route_built(402, "QUOTA_EXCEEDED_STORAGE", STORAGE_FULL)
+            media_id = new_asset_id()
+            expires_ms = int((now + CONNECT_URL_LIFETIME_SECONDS * self.seed.clock.scale) * 1000)
+            payload = {"v": 2, "ws": self.workspace_id, "assetId": media_id, "mime": mime, "clientId": client_id, "exp": expires_ms}
+            self.connect_uploads[media_id] = ConnectUpload(reserved=reserve)
+            token = connect_token(self.signing_key, payload)
+            return {"media_id": media_id, "upload_url": f"{origin}{CONNECT_PREFIX}/media/upload?token={quote(token, safe='')}"}
+
+    def claim_connect_upload(self, media_id: str) -> None:
+        """Single use: a consumed URL, or one with a PUT in flight, is refused."""
+        with self.transaction() as now:
+            record = self.connect_uploads.setdefault(media_id, ConnectUpload())
+            if record.used or now < record.claim_until:
+                raise mapped("VALIDATION_UPLOAD_URL_ALREADY_USED")
+            record.claim_until = now + CONNECT_CLAIM_LEASE_SECONDS * self.seed.clock.scale
+
+    def complete_connect_upload(
+        self, media_id: str, client_id: str, source: Path, mime: str, size: int, base_url: str
+    ) -> dict[str, Any]:
+        """Charge actual bytes minus the reservation; a refusal releases the claim so the URL can be retried."""
+        with self.transaction() as now:
+            record = self.connect_uploads.setdefault(media_id, ConnectUpload())
+            extra = size - record.reserved
+            if extra > 0 and not self._reserve(extra):
+                record.claim_until = 0.0
+                raise mapped("QUOTA_EXCEEDED_STORAGE")
+            if extra < 0:
+                self._release(-extra)
+            record.reserved, record.used, record.claim_until = 0, True, 0.0
+            asset = self.store_asset(
+                source=source,
+                file_name="",
+                mime_type=mime,
+                kind="image",
+                extension=extension_of(mime),
+                size=size,
+                dimensions=probe_dimensions(source, mime),
+                base_url=base_url,
+                now=now,
+                asset_id=media_id,
+                created_by_id=client_id,
+                charge=False,
+            )
+            return {"media_id": asset.id, "url": asset.url}
+
+    # -- webhook endpoints (§7.6) -------------------------------------------------------------------
+
+    def create_webhook_endpoint(self, url: str, events: list[str]) -> dict[str, Any]:
+        with self.transaction() as now:
+            return self.webhooks.create(url, events, now).created_json()
+
+    def list_webhook_endpoints(self) -> list[dict[str, Any]]:
+        with self.transaction():
+            return self.webhooks.listing()
+
+    def disable_webhook_endpoint(self, endpoint_id: str) -> None:
+        with self.transaction() as now:
+            self.webhooks.disable(endpoint_id, now)
+
+    def overview_deliveries(self) -> list[dict[str, Any]]:
+        with self.transaction():
+            return self.webhooks.overview()
 
     def asset_by_path(self, storage_path: str) -> MediaAsset | None:
         with self.transaction():
@@ -290,7 +621,7 @@ class EmulatorState:
             post = self.posts.get(post_id)
             if post is None or post.status not in ("platform_action_required", "exported_for_review"):
                 return None
-            mark_posted(post, now, external_url)
+            mark_posted(post, now, external_url, self._emit)
             return post
 
     def overview_posts(self) -> list[dict[str, Any]]:
@@ -307,7 +638,9 @@ class EmulatorState:
 
     def overview_runs(self) -> list[dict[str, Any]]:
         with self.transaction():
-            return [{**run.to_json(), "idempotencyKey": run.idempotency_key} for run in self.runs.values()]
+            return [
+                {**run.to_json(), "idempotencyKey": run.idempotency_key, "scheduler": run.scheduler} for run in self.runs.values()
+            ]
 
     def snapshot_requests(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -315,3 +648,47 @@ class EmulatorState:
 
     def now_iso(self) -> str:
         return iso(self.clock.now())
+
+
+def _seeded_post(seed: PostSeed, default_created: float) -> Post:
+    created = parse_iso(seed.created_at) if seed.created_at else None
+    created = default_created if created is None else created
+    scheduled_ts = parse_iso(seed.scheduled_at) if seed.scheduled_at else None
+    return Post(
+        id=seed.id or auto_id(),
+        product_id=seed.product_id,
+        channel=seed.channel,
+        caption=seed.caption,
+        destination_id=seed.destination_id,
+        destination_provider=seed.destination_id.split(":", 1)[0] if seed.destination_id else "",
+        delivery_mode=seed.delivery_mode,
+        settings=seed.settings,
+        media_asset_ids=[],
+        media_urls=[],
+        created_at=created,
+        updated_at=created,
+        idempotency_key=None,
+        status=seed.status,
+        scheduled_at=seed.scheduled_at,
+        scheduled_ts=scheduled_ts,
+        external_id=seed.external_id,
+        external_url=seed.external_url,
+        next_action=seed.next_action,
+        api_created=seed.api_created,
+    )
+
+
+def _staged_problem(staged: StagedObject, session: UploadSession) -> str | None:
+    """Type/size rules first (specific codes), then equality with the declaration."""
+    kind = kind_of(staged.content_type)
+    if kind is None:
+        return "VALIDATION_INVALID_FILE_TYPE"
+    if staged.size == 0:
+        return "VALIDATION_NO_FILE_PROVIDED"
+    if kind == "image" and staged.size > MAX_IMAGE_BYTES:
+        return "VALIDATION_FILE_TOO_LARGE_10MB"
+    if kind == "video" and staged.size > MAX_VIDEO_BYTES:
+        return "VALIDATION_FILE_TOO_LARGE_250MB"
+    if staged.content_type != session.content_type or staged.size != session.size_bytes:
+        return "VALIDATION_UPLOAD_METADATA_MISMATCH"
+    return None

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .jsstr import js_length, js_trim
+from .jsstr import js_length, js_number, js_trim
+from .webhooks import is_url
 
 CHANNELS = ("facebook", "instagram", "tiktok", "threads", "pinterest", "linkedin")
 DELIVERY_MODES = ("direct_publish", "platform_inbox", "manual_reminder")
@@ -226,3 +228,69 @@ def validate_batch(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dic
     elif len(posts) > MAX_BATCH:
         issues.add(("posts",), "too_big")
     return items, issues.items
+
+
+# -- other Public request schemas ---------------------------------------------------------------------
+
+
+def validate_list_query(params: Mapping[str, str]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """`GET /posts` query: z.coerce.number().int().min(1).max(100).default(25); status ≤ 200 chars."""
+    issues = _Issues()
+    out: dict[str, Any] = {"limit": 25, "cursor": params.get("cursor") or None, "productId": params.get("productId") or None}
+    if "limit" in params:
+        number = js_number(params["limit"])
+        if not math.isfinite(number) or number != int(number):
+            issues.add(("limit",), "invalid_type")
+        elif number < 1:
+            issues.add(("limit",), "too_small")
+        elif number > 100:
+            issues.add(("limit",), "too_big")
+        else:
+            out["limit"] = int(number)
+    status = params.get("status")
+    if status is not None and js_length(status) > 200:
+        issues.add(("status",), "too_big")
+    out["status"] = status or None
+    return out, issues.items
+
+
+def validate_upload_session(body: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """`POST /media/upload-sessions`: fileName 1-500 and contentType 1-200 (trimmed), sizeBytes a positive integer."""
+    issues = _Issues()
+    if not isinstance(body, dict):
+        issues.add((), "invalid_type")
+        return {}, issues.items
+    out = {
+        "fileName": _string(body.get("fileName"), ("fileName",), issues, trim=True, min_len=1, max_len=500),
+        "contentType": _string(body.get("contentType"), ("contentType",), issues, trim=True, min_len=1, max_len=200),
+    }
+    size = body.get("sizeBytes")
+    if not _is_number(size) or not math.isfinite(size) or size != int(size):
+        issues.add(("sizeBytes",), "invalid_type")
+    elif size <= 0:
+        issues.add(("sizeBytes",), "too_small")
+    else:
+        out["sizeBytes"] = int(size)
+    return out, issues.items
+
+
+def validate_webhook_endpoint(body: Any, events: tuple[str, ...]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """`POST /webhook-endpoints`: a URL (any scheme) up to 2000 chars and 1-4 known event types."""
+    issues = _Issues()
+    if not isinstance(body, dict):
+        issues.add((), "invalid_type")
+        return {}, issues.items
+    url = _string(body.get("url"), ("url",), issues, trim=True, max_len=2000)
+    if url is not None and js_length(url) <= 2000 and not is_url(url):
+        issues.add(("url",), "invalid_format")
+    raw = body.get("events")
+    chosen: list[str] = []
+    if not isinstance(raw, list):
+        issues.add(("events",), "invalid_type")
+    else:
+        chosen = [e for i, item in enumerate(raw) if (e := _enum(item, events, ("events", i), issues)) is not None]
+        if not raw:
+            issues.add(("events",), "too_small")
+        elif len(raw) > 4:
+            issues.add(("events",), "too_big")
+    return {"url": url, "events": chosen}, issues.items

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY, Api
+from .support import KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY, Api, Receiver
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +68,10 @@ def start_server() -> Iterator[Callable[..., EmulatorServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rx = Receiver()
+    yield rx
+    rx.close()

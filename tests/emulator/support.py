@@ -113,3 +113,65 @@ def webp(width: int, height: int) -> bytes:
 
 
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
+
+
+C = "/api/connect/v1"
+
+
+def assert_error(response: httpx.Response, status: int, code: str, *, rid: bool, rl: bool, message: bool = False) -> dict[str, Any]:
+    """Status, exact key set (requestId / message presence) and X-RateLimit-* presence of an error answer."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["error"] == code, body
+    expected = {"error"} | ({"requestId"} if rid else set()) | ({"message"} if message else set())
+    if code == "VALIDATION_ERROR":
+        expected |= {"issues"}
+    if code == "RATE_LIMITED":
+        expected |= {"retryAfter"}
+    assert set(body) == expected, body
+    assert all((h in response.headers) == rl for h in RL_HEADERS), dict(response.headers)
+    return body
+
+
+class Receiver:
+    """A tiny webhook receiver on 127.0.0.1: records every POST and answers the queued status codes (then 200)."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.statuses = list(statuses or [])
+        self._cond = threading.Condition()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server API)
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with outer._cond:
+                    outer.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    status = outer.statuses.pop(0) if outer.statuses else 200
+                    outer._cond.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/hook"
+
+    def wait_for(self, count: int, timeout: float = 3.0) -> list[tuple[dict[str, str], bytes]]:
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.requests) >= count, timeout), f"got {len(self.requests)} of {count}"
+            return list(self.requests)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,247 @@
+"""Connect-API campaign: schedule a campaign folder's image posts in Markaestro.
+
+For teams whose API key carries only the Connect scopes (``posts.read``, ``posts.write``,
+``media.write``). Same campaign folder as ``markaestro_campaign`` (``campaign.yaml`` + media, local,
+``file://``, ``s3://``…), but instead of publishing now and waiting, every post is **scheduled**:
+Markaestro's own scheduler publishes it at ``scheduled_at``, so the DAG ends as soon as the posts
+exist.
+
+Flow: load + validate the campaign → per product connection, list its social accounts and plan
+one Connect post per (campaign post, caption) for every matching account → upload each image once
+per product (Connect upload URL + single-use PUT) → create the posts with ``scheduled_at`` → record
+them in ``<campaign>/_markaestro/connect-ledger.json`` and report per account. A re-run schedules
+nothing twice (the ledger), and a retried create task reattaches to what it created.
+
+Connect limits that shape the plan:
+
+* **Images only.** Posts with a video are skipped with a log line; publish them with the
+  ``markaestro_campaign`` DAG (Public API).
+* **One caption per request.** A post whose channels have different captions (``overrides``)
+  becomes one Connect post per caption.
+* **No settings, no delivery mode.** Instagram/TikTok ``settings`` from the manifest are not sent;
+  scheduled posts go out through the platform API (TikTok through the creator inbox).
+
+Params: ``campaign_url``; ``schedule_at`` (ISO-8601, empty = the run's ``run_after`` plus
+``schedule_offset_minutes``, 60 by default). Templates use ``dag_run.run_after``, never ``ds``:
+runs triggered from the UI or the REST API have no logical date.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from airflow_provider_markaestro.connect_operators import ConnectCreatePostOperator, ConnectUploadImageOperator
+
+SAMPLE_CAMPAIGN = (Path(__file__).resolve().parent / "campaigns" / "spring_launch").as_uri()
+CAMPAIGN_URL = os.environ.get("MARKAESTRO_CAMPAIGN_URL", SAMPLE_CAMPAIGN)
+CONNECT_LEDGER = "_markaestro/connect-ledger.json"
+
+#: Rendered in the create task at run time (never at parse time).
+SCHEDULED_AT = (
+    "{{ params.schedule_at or (dag_run.run_after"
+    " + macros.timedelta(minutes=params.schedule_offset_minutes | int)).isoformat() }}"
+)
+
+
+def _ledger_path(campaign):
+    return campaign.folder() / CONNECT_LEDGER
+
+
+def read_connect_ledger(campaign) -> dict:
+    """``{"<post_key>|<account token>": {"post_id", "status", "channel", "scheduled_at", …}}``."""
+    import json
+
+    path = _ledger_path(campaign)
+    try:
+        path.fs.invalidate_cache(path.parent.path)
+    except Exception:
+        pass
+    try:
+        with path.open("rb") as fh:
+            text = fh.read().decode("utf-8")
+    except FileNotFoundError:
+        return {}
+    return json.loads(text) if text.strip() else {}
+
+
+def write_connect_ledger(campaign, rows: list[dict]) -> dict:
+    import json
+    from datetime import datetime, timezone
+
+    ledger = read_connect_ledger(campaign)
+    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    for row in rows:
+        ledger[f"{row['post_key']}|{row['account']}"] = {
+            "post_id": row["post_id"], "status": row["status"], "channel": row["channel"],
+            "product_id": row["product_id"], "scheduled_at": row["scheduled_at"], "updated_at": now,
+        }
+    path = _ledger_path(campaign)
+    path.fs.makedirs(path.parent.path, exist_ok=True)
+    with path.open("wb") as fh:
+        fh.write((json.dumps(ledger, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
+    return ledger
+
+
+def plan_connect(campaign_json: str) -> dict:
+    """Uploads and Connect creates still needed; posts with video are skipped (Connect is images only)."""
+    import logging
+
+    from airflow_provider_markaestro import rules
+    from airflow_provider_markaestro.campaign import Campaign
+    from airflow_provider_markaestro.hook import MarkaestroHook
+
+    log = logging.getLogger("airflow.task")
+    campaign = Campaign.from_json(campaign_json)
+    ledger = read_connect_ledger(campaign)
+    posts, uploads, skipped = [], [], []
+    seen_uploads: set[tuple[str, str]] = set()
+    for alias, ref in campaign.products.items():
+        product_posts = campaign.posts_for_product(alias)
+        if not product_posts:
+            continue
+        with MarkaestroHook(markaestro_conn_id=ref.conn_id) as hook:
+            accounts = hook.connect_list_social_accounts()
+        log.info("Product %s (connection %s): %d social account(s): %s", alias, ref.conn_id, len(accounts),
+                 ", ".join(f"{a.platform}/{a.username}" for a in accounts))
+        for post in product_posts:
+            videos = [rel for rel in post.media if rules.media_kind(rel) == "video"]
+            if videos:
+                log.info("Skipping post %s: the Connect API publishes images only and %s %s a video; "
+                         "publish it with the markaestro_campaign DAG (Public API)",
+                         post.key, ", ".join(videos), "is" if len(videos) == 1 else "are")
+                skipped.append({"post_key": post.key, "product": alias, "reason": "video", "media": videos})
+                continue
+            by_caption: dict[str, list[str]] = {}
+            for channel in post.channels:
+                matching = [a for a in accounts if a.platform == channel]
+                if not matching:
+                    log.info("Post %s: product %s has no %s account", post.key, alias, channel)
+                for account in matching:
+                    if ledger.get(f"{post.key}|{account.id}", {}).get("post_id"):
+                        log.info("Post %s → %s was scheduled by an earlier run (post %s)", post.key, account.id,
+                                 ledger[f"{post.key}|{account.id}"]["post_id"])
+                        continue
+                    by_caption.setdefault(post.caption_for(channel), []).append(account.id)
+                if campaign.settings_for(post, channel):
+                    log.info("Post %s: %s settings are not sent (Connect has none)", post.key, channel)
+            for caption, tokens in by_caption.items():
+                posts.append({"post_key": post.key, "product": alias, "conn_id": ref.conn_id, "caption": caption,
+                              "media": list(post.media), "social_accounts": tokens})
+                for rel in post.media:
+                    if (ref.conn_id, rel) not in seen_uploads:
+                        seen_uploads.add((ref.conn_id, rel))
+                        uploads.append({"markaestro_conn_id": ref.conn_id, "file_path": str(campaign.folder() / rel),
+                                        "storage_conn_id": campaign.conn_id, "mime_type": rules.mime_type_for(rel)})
+    log.info("%d Connect post request(s) for %d account(s), %d image upload(s), %d post(s) skipped",
+             len(posts), sum(len(p["social_accounts"]) for p in posts), len(uploads), len(skipped))
+    return {"posts": posts, "uploads": uploads, "skipped": skipped}
+
+
+def create_kwargs(plan: dict, media_ids: list[str] | None) -> list[dict]:
+    by_file = {(u["markaestro_conn_id"], u["file_path"].rsplit("/", 1)[-1]): mid
+               for u, mid in zip(plan["uploads"], list(media_ids or []), strict=True)}
+    return [{"markaestro_conn_id": p["conn_id"], "caption": p["caption"],
+             "media_ids": [by_file[(p["conn_id"], rel)] for rel in p["media"]],
+             "social_accounts": p["social_accounts"]} for p in plan["posts"]]
+
+
+def report(campaign_json: str, plan: dict, context) -> dict:
+    """Per-account table, the Connect ledger, and a failure if any account failed."""
+    import logging
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_markaestro.campaign import Campaign
+
+    log = logging.getLogger("airflow.task")
+    campaign = Campaign.from_json(campaign_json)
+    posts = plan["posts"]
+    results = []
+    if posts:
+        pulled = context["ti"].xcom_pull(task_ids="create_post", map_indexes=list(range(len(posts))))
+        results = [pulled] if len(posts) == 1 and not isinstance(pulled, (list, tuple)) else list(pulled)
+    rows = []
+    for entry, result in zip(posts, results, strict=True):
+        result = result or {}
+        done = {c.get("account"): c for c in result.get("created") or []}
+        failed = {e.get("account"): e.get("error") for e in result.get("errors") or []}
+        for token in entry["social_accounts"]:
+            row = done.get(token) or {}
+            rows.append({
+                "post_key": entry["post_key"], "account": token, "product_id": token.split("#", 1)[0],
+                "channel": row.get("channel") or token.split("#", 1)[-1].split(":")[1],
+                "post_id": row.get("id"), "status": row.get("status") or ("failed" if token in failed else "unknown"),
+                "scheduled_at": result.get("scheduled_at"),
+                "error": failed.get(token) or ("" if row else "the create task did not run or returned nothing"),
+            })
+    created = [r for r in rows if r["post_id"]]
+    if created:
+        write_connect_ledger(campaign, created)
+    lines = [f"{r['post_key']:<22} {r['channel']:<10} {r['account']:<64} {r['post_id'] or '-':<22} "
+             f"{r['status']:<10} {r['scheduled_at'] or ''} {r['error']}".rstrip() for r in rows]
+    log.info("Campaign %s via Connect: %d account post(s), %d skipped post(s)\n%s", campaign.name, len(rows),
+             len(plan["skipped"]), "\n".join(lines))
+    out = {"campaign": campaign.name, "scheduled": len(created), "failed": len(rows) - len(created),
+           "accounts": rows, "skipped": plan["skipped"]}
+    if len(created) != len(rows):
+        context["ti"].xcom_push(key="return_value", value=out)
+        raise AirflowFailException(f"{len(rows) - len(created)} account post(s) were not scheduled: " + "; ".join(
+            f"{r['post_key']} → {r['account']}: {r['error']}" for r in rows if not r["post_id"]))
+    return out
+
+
+@dag(
+    dag_id="markaestro_connect_campaign",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["markaestro", "connect", "example"],
+    params={
+        "campaign_url": Param(CAMPAIGN_URL, type="string", description="Campaign folder URL"),
+        "schedule_at": Param(None, type=["null", "string"],
+                             description="When Markaestro publishes (ISO-8601); empty = run_after + offset"),
+        "schedule_offset_minutes": Param(60, type="integer", minimum=0,
+                                         description="Used when schedule_at is empty"),
+    },
+    doc_md=__doc__,
+)
+def markaestro_connect_campaign():
+    @task
+    def load_campaign(campaign_url: str) -> str:
+        from airflow_provider_markaestro.campaign import load_campaign as load
+
+        return load(campaign_url).to_json()
+
+    @task
+    def plan_posts(campaign: str) -> dict:
+        return plan_connect(campaign)
+
+    @task
+    def upload_calls(plan: dict) -> list[dict]:
+        return plan["uploads"]
+
+    @task(trigger_rule="none_failed")  # text-only campaigns have nothing to upload
+    def create_calls(plan: dict, media_ids: list[str] | None) -> list[dict]:
+        return create_kwargs(plan, media_ids)
+
+    @task(trigger_rule="all_done")
+    def record_and_report(campaign: str, plan: dict, **context) -> dict:
+        return report(campaign, plan, context)
+
+    campaign = load_campaign("{{ params.campaign_url }}")
+    plan = plan_posts(campaign)
+    uploaded = ConnectUploadImageOperator.partial(
+        task_id="upload_image", map_index_template="{{ task.file_path }}"
+    ).expand_kwargs(upload_calls(plan))
+    created = ConnectCreatePostOperator.partial(
+        task_id="create_post", scheduled_at=SCHEDULED_AT, map_index_template="{{ task.caption[:40] }}"
+    ).expand_kwargs(create_calls(plan, uploaded.output))
+    created >> record_and_report(campaign, plan)
+
+
+markaestro_connect_campaign()

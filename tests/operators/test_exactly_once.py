@@ -1,0 +1,81 @@
+"""Exactly-once publishing through real Airflow runs: retries, lost answers and 409s never duplicate a post."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+import pendulum
+import pytest
+from airflow.sdk import DAG
+
+from airflow_provider_markaestro.operators import CreatePostOperator, PublishPostOperator
+from airflow_provider_markaestro.sensors import JobRunSensor
+
+
+def _posts(emulator) -> list[dict]:
+    return httpx.get(f"{emulator.url}/_emulator/posts").json()["posts"]
+
+
+def _fault(emulator, **fault) -> None:
+    httpx.post(f"{emulator.url}/_emulator/faults", json=fault).raise_for_status()
+
+
+def _dag(name: str) -> DAG:
+    return DAG(
+        dag_id=f"{name}_{uuid.uuid4().hex[:8]}",
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        default_args={"retries": 2, "retry_delay": timedelta(seconds=0)},
+    )
+
+
+def _chain(dag: DAG, caption: str):
+    with dag:
+        create = CreatePostOperator(task_id="create", channel="linkedin", caption=caption)
+        publish = PublishPostOperator(task_id="publish", post_id=create.output)
+        JobRunSensor(task_id="wait", job_run_id=publish.output, post_id=create.output, deferrable=True,
+                     poke_interval=1)
+    return dag
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"action": "error_after_commit", "status": 504},
+        {"action": "error_after_commit", "status": 502},
+        {"action": "drop_after_commit"},
+    ],
+    ids=["504", "502", "connection-reset"],
+)
+def test_answer_lost_after_the_server_created_the_post_gives_one_post(markaestro, set_conn, demo_seed, run_dag,
+                                                                       fault):
+    # One transport attempt: the lost answer fails the task and Airflow's own retry sends it again.
+    set_conn("markaestro_default", markaestro.url, demo_seed.api_keys[0].key, max_retries=1)
+    _fault(markaestro, method="POST", path_regex=r"^/api/public/v1/posts$", count=1, **fault)
+    dr = run_dag(_chain(_dag("lost_answer"), "One post, whatever the network does."))
+    assert dr.state == "success"
+    create = next(ti for ti in dr.get_task_instances() if ti.task_id == "create")
+    assert create.try_number == 2  # the first attempt really failed
+    posts = _posts(markaestro)
+    assert len(posts) == 1 and posts[0]["status"] == "published"
+
+
+def test_read_timeout_after_commit_is_retried_with_the_same_key(markaestro, set_conn, demo_seed, run_dag):
+    set_conn("markaestro_default", markaestro.url, demo_seed.api_keys[0].key, timeout=0.5)
+    _fault(markaestro, method="POST", path_regex=r"^/api/public/v1/posts$", action="delay", delay_seconds=1.5,
+           count=1)
+    dr = run_dag(_chain(_dag("timeout"), "Slow network, single post."))
+    assert dr.state == "success"
+    assert len(_posts(markaestro)) == 1
+
+
+def test_publish_answer_lost_reattaches_to_the_same_run(markaestro, set_conn, demo_seed, run_dag):
+    set_conn("markaestro_default", markaestro.url, demo_seed.api_keys[0].key, max_retries=1)
+    _fault(markaestro, method="POST", path_regex=r"^/api/public/v1/posts/[^/]+/publish$",
+           action="error_after_commit", status=504, count=1)
+    dr = run_dag(_chain(_dag("publish_lost"), "Publish once."))
+    assert dr.state == "success"
+    runs = httpx.get(f"{markaestro.url}/_emulator/job-runs").json()["runs"]
+    assert len(runs) == 1 and len(_posts(markaestro)) == 1
