@@ -298,6 +298,7 @@ class _Bucket:
     remaining: int | None = None  # as far as this client knows, reservations included
     window_end: float | None = None  # server time at which the counted window ends
     exact: bool = False  # window_end came from a known window length, not the rounded header
+    probing: bool = False  # first request to a path in flight: others wait for its headers
 
 
 class RateLimitPacer:
@@ -309,7 +310,9 @@ class RateLimitPacer:
     (``X-RateLimit-Reset``: absolute Unix seconds, *rounded up* to an integer).
 
     * Each request reserves one slot of its path and of the global counter before it is sent, so
-      concurrent callers (threads, tasks) cannot overshoot what the last answer allowed.
+      concurrent callers (threads, tasks) cannot overshoot what the last answer allowed. The very
+      first request to a path goes alone; concurrent ones wait (polling every ``probe_poll`` s) for
+      its headers, so a burst on a fresh path cannot overshoot either.
     * A path whose slots are used up makes the next request to it sleep until the window boundary.
     * With a known window length (``window_seconds``, default 60 s as in the contract) the boundary
       is computed exactly: ``floor(reset / length) * length`` is the true window end whenever it
@@ -338,6 +341,7 @@ class RateLimitPacer:
         self.margin = margin
         self.clock = clock
         self.enabled = enabled
+        self.probe_poll = 0.005
         self._paths: dict[str, _Bucket] = {}
         self._global = _Bucket(limit=global_limit)
         self._lock = threading.Lock()
@@ -391,10 +395,21 @@ class RateLimitPacer:
                     waits.append(b.window_end - now + self.margin)
             if waits:
                 return max(0.001, min(max(waits), self.max_wait))
+            if bucket.limit is None and bucket.remaining is None:
+                if bucket.probing:
+                    return self.probe_poll
+                bucket.probing = True
             for b in (self._global, bucket):
                 if b.remaining is not None:
                     b.remaining -= 1
             return 0.0
+
+    def done(self, path: str) -> None:
+        """An attempt to ``path`` finished (answered or not): a pending probe no longer blocks."""
+        with self._lock:
+            bucket = self._paths.get(path)
+            if bucket is not None:
+                bucket.probing = False
 
     def observe(self, path: str, response: httpx.Response) -> None:
         """Learn from the ``X-RateLimit-*`` headers of any answer (absent on most errors)."""
@@ -526,8 +541,6 @@ class _BaseTransport:
 
     def _next_delay(self, spec: RequestSpec, response: httpx.Response, attempt: int) -> float | None:
         """Policy delay for an unsuccessful answer; None = give up and raise."""
-        if spec.paced:
-            self.pacer.observe(spec.display_path, response)
         delay = self.policy.delay_for_response(spec, response, attempt)
         if delay is not None and response.status_code == 429 and spec.paced:
             # Retry-After is the window end rounded up to whole seconds; the pacer knows it exactly.
@@ -538,8 +551,6 @@ class _BaseTransport:
 
     def _finish(self, spec: RequestSpec, response: httpx.Response) -> httpx.Response:
         if response.is_success:
-            if spec.paced:
-                self.pacer.observe(spec.display_path, response)
             return response
         raise api_error(spec, response)
 
@@ -585,9 +596,14 @@ class SyncTransport(_BaseTransport):
         if spec.content_factory is not None:
             kwargs["content"] = iter(spec.content_factory())
         try:
-            return self.client.request(spec.method, self._url(spec), **kwargs)
+            response = self.client.request(spec.method, self._url(spec), **kwargs)
+            if spec.paced:
+                self.pacer.observe(spec.display_path, response)
+            return response
         finally:
             _close_files(kwargs)
+            if spec.paced:
+                self.pacer.done(spec.display_path)
 
     def send(self, spec: RequestSpec) -> httpx.Response:
         attempt = 0
@@ -668,9 +684,14 @@ class AsyncTransport(_BaseTransport):
         if spec.content_factory is not None:
             kwargs["content"] = _aiter(spec.content_factory())
         try:
-            return await client.request(spec.method, self._url(spec), **kwargs)
+            response = await client.request(spec.method, self._url(spec), **kwargs)
+            if spec.paced:
+                self.pacer.observe(spec.display_path, response)
+            return response
         finally:
             _close_files(kwargs)
+            if spec.paced:
+                self.pacer.done(spec.display_path)
             body = kwargs.get("content")
             if body is not None:
                 await asyncio.shield(body.aclose())

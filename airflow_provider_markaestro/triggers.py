@@ -77,7 +77,7 @@ class PublishTrigger(BaseTrigger):
         try:
             yield TriggerEvent(await self._wait(hook))
         finally:
-            await hook.aclose()
+            await asyncio.shield(hook.aclose())  # a second cancel must not interrupt the close
 
     async def on_kill(self) -> None:
         """Best effort: a user stopped the task, so stop a publish that has not started."""

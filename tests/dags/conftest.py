@@ -61,6 +61,17 @@ def task_log_text(dag_id: str) -> str:
     return "\n".join(p.read_text(errors="replace") for p in files)
 
 
+def rendered_fields(dag_id: str) -> str:
+    """The rendered template fields the API server stored for a DAG's task instances (as text)."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields as RTIF
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.scalars(select(RTIF).where(RTIF.dag_id == dag_id)).all()
+        return "\n".join(json.dumps(r.rendered_fields, default=str) for r in rows)
+
+
 def emulator_posts(emulator) -> list[dict]:
     return httpx.get(f"{emulator.url}/_emulator/posts").json()["posts"]
 

@@ -160,7 +160,7 @@ class Receiver:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
 
     @property
@@ -175,3 +175,16 @@ class Receiver:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def wait_deliveries(api: Api, predicate: Any, timeout: float = 3.0) -> list[dict[str, Any]]:
+    """Poll the admin delivery log until `predicate(deliveries)` holds (attempts are recorded after the POST)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        deliveries: list[dict[str, Any]] = api.admin("GET", "/webhook-deliveries").json()["deliveries"]
+        if predicate(deliveries):
+            return deliveries
+        assert time.monotonic() < deadline, deliveries
+        time.sleep(0.02)
