@@ -29,11 +29,11 @@ DAG_ID = "markaestro_campaign"
 
 
 def _start_emulator(seed: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_markaestro.emulator", "--port", "0", "--seed", str(seed)],
-        stdout=subprocess.PIPE, stderr=log, text=True,
-    )
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "airflow_provider_markaestro.emulator", "--port", "0", "--seed", str(seed)],
+            stdout=subprocess.PIPE, stderr=log, text=True,
+        )
     deadline = time.time() + 30
     assert proc.stdout is not None
     while time.time() < deadline:
@@ -42,7 +42,7 @@ def _start_emulator(seed: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
             return proc, line.rsplit(" ", 1)[-1].strip()
         if proc.poll() is not None:
             break
-    proc.kill()
+    _stop(proc)
     raise SystemExit(f"the emulator did not start; see {log_path}")
 
 
@@ -53,6 +53,9 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _airflow(env: dict[str, str], log_path: Path, *args: str) -> int:

@@ -374,9 +374,10 @@ class RateLimitPacer:
             else:
                 bucket.window_end = None
                 bucket.remaining = None
-        elif bucket.window_end is None and bucket.limit is not None and self.window_seconds is not None:
-            # A limit learnt earlier (e.g. configured global limit): count within the current window.
-            if bucket.remaining is None:
+        elif bucket is self._global and bucket.window_end is None and bucket.limit is not None:
+            # The global counter is never reported on success: with a known limit (configured or
+            # learnt from a 429) and a known window length, count this client's requests per window.
+            if bucket.remaining is None and self.window_seconds is not None:
                 bucket.window_end = self._next_boundary(now)
                 bucket.exact = True
                 bucket.remaining = bucket.limit
@@ -427,12 +428,13 @@ class RateLimitPacer:
             if response.status_code == 429 and bucket.limit is not None and limit != bucket.limit:
                 bucket = self._global  # the global counter tripped: every path waits
                 log.info("Markaestro global rate limit (%d per window) reached; waiting for the window", limit)
+            bucket.limit = limit
             if bucket.window_end is not None and abs(bucket.window_end - end) < 1e-6:
                 bucket.remaining = remaining if bucket.remaining is None else min(bucket.remaining, remaining)
             elif bucket.window_end is None or end > bucket.window_end:
                 bucket.window_end, bucket.exact, bucket.remaining = end, exact, remaining
-            # else: an answer about an older window arrived late; it says nothing about this one
-            bucket.limit = limit
+            else:
+                return  # an answer about an older window arrived late; it says nothing about this one
             if response.status_code == 429:
                 bucket.remaining = 0
 

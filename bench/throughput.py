@@ -19,7 +19,7 @@ The bound is floored at the time of one request so it is never zero.
 ratio = elapsed / lower_bound (target ≤ 1.15), failed = calls that raised, http_429 = 429 answers in
 the emulator's request log.
 
-    python bench/throughput.py [--n 60] [--posts-limit 10] [--window 2] [--workers 1]
+    python bench/throughput.py [--n 60] [--posts-limit 10] [--window 2] [--workers 1] [--window-hint S]
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def main() -> int:
     parser.add_argument("--posts-limit", type=int, default=10, help="per-window limit of /posts")
     parser.add_argument("--publish-limit", type=int, default=10, help="per-window limit of each /posts/<id>/publish")
     parser.add_argument("--window", type=float, default=2.0, help="rate-limit window in seconds")
+    parser.add_argument("--window-hint", type=float, default=None,
+                        help="rate_limit_window_seconds told to the hook (default: --window); a wrong hint "
+                             "makes the pacer fall back to the integer X-RateLimit-Reset")
     parser.add_argument("--global-base", type=int, default=240)
     parser.add_argument("--workers", type=int, default=1, help="concurrent create+publish pipelines")
     args = parser.parse_args()
@@ -63,7 +66,8 @@ def main() -> int:
     from airflow_provider_markaestro.hook import MarkaestroHook
 
     with emulator_process(seed) as url:
-        set_connection("bench_throughput", url, key, rate_limit_window_seconds=args.window)
+        hint = args.window_hint if args.window_hint is not None else args.window
+        set_connection("bench_throughput", url, key, rate_limit_window_seconds=hint)
         hook = MarkaestroHook("bench_throughput")
         hook.settings  # resolve the connection before the clock starts
         failed = 0

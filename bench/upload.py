@@ -6,7 +6,8 @@
   PUT to the signed URL (streamed in 1 MiB chunks, exact Content-Type, no Authorization) → finalize.
   Timed end to end (all three calls).
 * curl: the session is created with the hook, then ``curl -T file -H 'Content-Type: video/mp4' <url>``
-  is timed (the PUT alone — generous to curl), then the session is finalized with the hook.
+  is timed (the PUT alone — generous to curl; ``Expect: 100-continue`` disabled so curl does not
+  wait for an interim answer), then the session is finalized with the hook.
 * Peak RSS growth of this process during the hook upload is sampled every 2 ms by a thread
   (psutil), relative to the RSS just before the upload.
 
@@ -103,7 +104,7 @@ def main() -> int:
             session = hook.create_upload_session(video.name, "video/mp4", args.size)
             t = time.perf_counter()
             subprocess.run(
-                ["curl", "-sS", "-f", "-o", "/dev/null", "-T", str(video), "-H", "Content-Type: video/mp4",
+                ["curl", "-sS", "-f", "-o", "/dev/null", "-T", str(video), "-H", "Content-Type: video/mp4", "-H", "Expect:",
                  session.upload_url],
                 check=True,
             )

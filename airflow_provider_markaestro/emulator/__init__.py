@@ -1,4 +1,4 @@
-"""Local emulator of the Markaestro Public API (wire contract: markaestro-api.md).
+"""Local emulator of the Markaestro Public and Connect APIs (wire contract: markaestro-api.md).
 
 Standalone on purpose: it imports neither Airflow nor the provider, so it starts fast in tests
 and demos. Start it with `python -m airflow_provider_markaestro.emulator` or `EmulatorServer`.

@@ -157,7 +157,7 @@ class EmulatorState:
             generation=self._generation,
         )
         for endpoint in seed.webhooks.endpoints:
-            self.webhooks.create(endpoint.url, list(endpoint.events), now, secret=endpoint.secret, status=endpoint.status)
+            self.webhooks.create(endpoint.url, list(endpoint.events), now, secret=endpoint.secret, status=endpoint.status, seeded=True)
         for index, post_seed in enumerate(seed.posts):
             post = _seeded_post(post_seed, now - (len(seed.posts) - index) * 0.001)
             self.posts[post.id] = post

@@ -72,6 +72,14 @@ def rendered_fields(dag_id: str) -> str:
         return "\n".join(json.dumps(r.rendered_fields, default=str) for r in rows)
 
 
+def drain_task_logs(capfd, caplog) -> str:
+    """What the tasks of a ``dag.test()`` logged so far (in-process: stdout/stderr, and the records
+    pytest's logging plugin took from the stdlib ``airflow.task`` logger); both are then reset."""
+    text = "".join(capfd.readouterr()) + "\n" + caplog.text
+    caplog.clear()
+    return text
+
+
 def emulator_posts(emulator) -> list[dict]:
     return httpx.get(f"{emulator.url}/_emulator/posts").json()["posts"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_markaestro.connect_operators import normalize_scheduled_at
 
-from .conftest import SAMPLE, emulator_posts, load_dag, return_value, task_states, xcoms
+from .conftest import SAMPLE, drain_task_logs, emulator_posts, load_dag, return_value, task_states, xcoms
 
 DAG_ID = "markaestro_connect_campaign"
 NORTHWIND = "XcBRSCV9iDiWG7UeyMHq"
@@ -29,13 +29,13 @@ def campaign_folder(tmp_path):
     return folder
 
 
-def test_connect_campaign_schedules_one_post_per_account_images_only(markaestro, campaign_folder, capfd):
+def test_connect_campaign_schedules_one_post_per_account_images_only(markaestro, campaign_folder, capfd, caplog):
     dag = load_dag(DAG_ID, "markaestro_connect_campaign.py")
     conf = {"campaign_url": campaign_folder.as_uri()}
 
     dr = dag.test(logical_date=None, run_conf=conf)
     assert dr.state == "success", task_states(dr)
-    out = capfd.readouterr().out
+    out = drain_task_logs(capfd, caplog)
     assert "Skipping post launch-reel: the Connect API publishes images only" in out
     assert "Skipping post launch-tiktok" in out
 

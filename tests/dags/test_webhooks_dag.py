@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from .conftest import load_dag, rendered_fields, return_value, task_log_text, task_states, xcoms
+from .conftest import drain_task_logs, load_dag, rendered_fields, return_value, task_log_text, task_states, xcoms
 
 DAG_ID = "markaestro_webhooks"
 URL = "https://hooks.example.com/markaestro"
@@ -23,7 +23,7 @@ def _variable(name: str) -> str | None:
     return Variable.get(name, default_var=None)
 
 
-def test_webhooks_dag_registers_then_noop_then_rotates_and_never_leaks_the_secret(markaestro, capfd):
+def test_webhooks_dag_registers_then_noop_then_rotates_and_never_leaks_the_secret(markaestro, capfd, caplog):
     dag = load_dag(DAG_ID, "markaestro_webhooks.py")
     var = f"markaestro_webhook_secret_{uuid.uuid4().hex[:8]}"
     events = ["post.published", "post.failed"]
@@ -36,7 +36,7 @@ def test_webhooks_dag_registers_then_noop_then_rotates_and_never_leaks_the_secre
         dr = dag.test(logical_date=None, run_conf={**conf, **overrides})
         assert dr.state == "success", task_states(dr)
         rows.extend(xcoms(DAG_ID, dr.run_id))
-        streams.extend(capfd.readouterr())
+        streams.append(drain_task_logs(capfd, caplog))
         return return_value(DAG_ID, dr.run_id, "register_webhook")
 
     # 1. nothing registered yet -> register, secret into the Variable

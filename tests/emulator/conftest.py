@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY, Api, Receiver
+from .support import KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY, RAW, Api, Receiver
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_raw_client() -> Iterator[None]:
+    yield
+    RAW.close()
 
 
 @pytest.fixture(scope="session")
@@ -19,23 +24,31 @@ def demo_server() -> Iterator[EmulatorServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def _demo_clients(demo_server: EmulatorServer) -> Iterator[dict[str | None, Api]]:
+    """One client per key for the whole session: building an httpx client costs ~50 ms (SSL context)."""
+    made: dict[str | None, Api] = {}
+    yield made
+    for api in made.values():
+        api.close()
+
+
 @pytest.fixture
-def server(demo_server: EmulatorServer) -> EmulatorServer:
-    httpx.post(f"{demo_server.url}/_emulator/reset").raise_for_status()
+def server(demo_server: EmulatorServer, _demo_clients: dict[str | None, Api]) -> EmulatorServer:
+    if None not in _demo_clients:
+        _demo_clients[None] = Api(demo_server, None)
+    _demo_clients[None].admin("POST", "/reset").raise_for_status()
     return demo_server
 
 
 @pytest.fixture
-def clients(server: EmulatorServer) -> Iterator[Callable[[str | None], Api]]:
-    made: list[Api] = []
-
+def clients(server: EmulatorServer, _demo_clients: dict[str | None, Api]) -> Callable[[str | None], Api]:
     def make(key: str | None) -> Api:
-        made.append(Api(server, key))
-        return made[-1]
+        if key not in _demo_clients:
+            _demo_clients[key] = Api(server, key)
+        return _demo_clients[key]
 
-    yield make
-    for api in made:
-        api.close()
+    return make
 
 
 @pytest.fixture

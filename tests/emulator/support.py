@@ -18,6 +18,8 @@ ORBIT = DEMO.products[1].id
 KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY = (k.key for k in DEMO.api_keys)
 P = "/api/public/v1"
 RL_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+# One shared client without an API key (signed URLs, downloads, raw auth headers); closed by conftest.
+RAW = httpx.Client(timeout=30)
 
 
 def demo_seed_dict() -> dict[str, Any]:

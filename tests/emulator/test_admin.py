@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import KEY_NORTHWIND, P, Api
+from .support import RAW, KEY_NORTHWIND, P, Api
 
 BODY = {"channel": "threads", "caption": "fault test"}
 
@@ -42,7 +42,7 @@ def test_error_before_commit_skips_the_operation(api: Api) -> None:
 def test_drop_after_commit_closes_without_response(api: Api, server: EmulatorServer) -> None:
     _fault(api, action="drop_after_commit")
     with pytest.raises(httpx.RemoteProtocolError):
-        httpx.post(f"{server.url}{P}/posts", json=BODY, headers={"Authorization": f"Bearer {KEY_NORTHWIND}"})
+        RAW.post(f"{server.url}{P}/posts", json=BODY, headers={"Authorization": f"Bearer {KEY_NORTHWIND}"})
     assert _post_count(api) == 1
     log = api.admin("GET", "/requests").json()["requests"]
     assert log[-1]["status"] is None
@@ -79,9 +79,9 @@ def test_reset_and_health(api: Api) -> None:
 
 
 def test_unknown_routes_are_framework_pages(server: EmulatorServer) -> None:
-    missing = httpx.get(f"{server.url}{P}/nothing-here")
+    missing = RAW.get(f"{server.url}{P}/nothing-here")
     assert missing.status_code == 404 and not missing.headers["content-type"].startswith("application/json")
-    assert httpx.put(f"{server.url}{P}/posts").status_code == 405
+    assert RAW.put(f"{server.url}{P}/posts").status_code == 405
 
 
 def test_cli_prints_one_line_and_serves() -> None:
@@ -96,7 +96,7 @@ def test_cli_prints_one_line_and_serves() -> None:
         line = process.stdout.readline().strip()
         assert line.startswith("Markaestro emulator listening on http://127.0.0.1:")
         url = line.rsplit(" ", 1)[1]
-        response = httpx.get(f"{url}{P}/products", headers={"Authorization": f"Bearer {KEY_NORTHWIND}"})
+        response = RAW.get(f"{url}{P}/products", headers={"Authorization": f"Bearer {KEY_NORTHWIND}"})
         assert response.status_code == 200
     finally:
         process.terminate()

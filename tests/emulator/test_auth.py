@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import KEY_NORTHWIND, NORTHWIND, ORBIT, P, RL_HEADERS, Api, demo_seed_dict, make_key
+from .support import RAW, KEY_NORTHWIND, NORTHWIND, ORBIT, P, RL_HEADERS, Api, demo_seed_dict, make_key
 
 WRONG_SECRET = KEY_NORTHWIND[:-4] + "xxxx"
 
@@ -30,7 +30,7 @@ WRONG_SECRET = KEY_NORTHWIND[:-4] + "xxxx"
 )
 def test_unauthenticated_is_401_with_request_id_and_no_rate_headers(server: EmulatorServer, authorization: str | None) -> None:
     headers = {"Authorization": authorization} if authorization else {}
-    response = httpx.get(f"{server.url}{P}/products", headers=headers)
+    response = RAW.get(f"{server.url}{P}/products", headers=headers)
     assert response.status_code == 401
     body = response.json()
     assert list(body) == ["error", "requestId"] and body["error"] == "UNAUTHENTICATED"
@@ -39,7 +39,7 @@ def test_unauthenticated_is_401_with_request_id_and_no_rate_headers(server: Emul
 
 
 def test_scheme_is_case_insensitive_and_extra_pieces_ignored(server: EmulatorServer) -> None:
-    response = httpx.get(f"{server.url}{P}/products", headers={"Authorization": f"bEaReR {KEY_NORTHWIND} trailing"})
+    response = RAW.get(f"{server.url}{P}/products", headers={"Authorization": f"bEaReR {KEY_NORTHWIND} trailing"})
     assert response.status_code == 200
 
 
@@ -56,10 +56,10 @@ def test_products_read_is_implied_by_write_or_publish_but_nothing_else(start_ser
     grants = {1: ["posts.publish"], 2: ["posts.write"], 3: ["posts.read", "media.write", "job_runs.read"]}
     seed["api_keys"] = [{"key": make_key(ws, n), "product_id": NORTHWIND, "scopes": s} for n, s in grants.items()]
     server = start_server(seed)
-    statuses = {n: httpx.get(f"{server.url}{P}/products", headers={"Authorization": f"Bearer {make_key(ws, n)}"}).status_code for n in grants}
+    statuses = {n: RAW.get(f"{server.url}{P}/products", headers={"Authorization": f"Bearer {make_key(ws, n)}"}).status_code for n in grants}
     assert statuses == {1: 200, 2: 200, 3: 403}
     # posts.write does not imply posts.read
-    response = httpx.get(f"{server.url}{P}/posts/anything", headers={"Authorization": f"Bearer {make_key(ws, 2)}"})
+    response = RAW.get(f"{server.url}{P}/posts/anything", headers={"Authorization": f"Bearer {make_key(ws, 2)}"})
     assert response.json()["error"] == "FORBIDDEN"
 
 
@@ -77,7 +77,7 @@ def test_key_record_checks_and_route_built_403s(start_server: Callable[..., Emul
     server = start_server(seed)
 
     def get(n: int) -> httpx.Response:
-        return httpx.get(f"{server.url}{P}/products", headers={"Authorization": f"Bearer {make_key(ws, n)}"})
+        return RAW.get(f"{server.url}{P}/products", headers={"Authorization": f"Bearer {make_key(ws, n)}"})
 
     assert [get(n).status_code for n in (1, 2, 3, 4)] == [401, 401, 401, 401]
     unbound = get(5)
@@ -87,7 +87,7 @@ def test_key_record_checks_and_route_built_403s(start_server: Callable[..., Emul
 
     seed["workspace"]["subscription_active"] = False
     lapsed = start_server(seed)
-    response = httpx.get(f"{lapsed.url}{P}/products", headers={"Authorization": f"Bearer {make_key(ws, 6)}"})
+    response = RAW.get(f"{lapsed.url}{P}/products", headers={"Authorization": f"Bearer {make_key(ws, 6)}"})
     assert response.status_code == 403
     assert set(response.json()) == {"error", "message"} and response.json()["error"] == "SUBSCRIPTION_REQUIRED"
     assert "x-ratelimit-limit" not in response.headers

@@ -9,12 +9,11 @@ from email.utils import format_datetime
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import C, KEY_NORTHWIND, NORTHWIND, ORBIT, P, RL_HEADERS, Api, Receiver, assert_error, demo_seed_dict, png
+from .support import RAW, C, KEY_NORTHWIND, NORTHWIND, ORBIT, P, RL_HEADERS, Api, Receiver, assert_error, demo_seed_dict, png
 
 IG = f"{NORTHWIND}#instagram:instagram:17841400000000000"
 LI = f"{NORTHWIND}#linkedin:linkedin:2414183"
@@ -70,12 +69,12 @@ def test_create_upload_url_token_and_single_use_put(api: Api, server: EmulatorSe
     assert payload["clientId"] == KEY_NORTHWIND.split(".")[1]
 
     data = png(3, 3)
-    put = httpx.put(body["upload_url"], content=data, headers={"Content-Type": "image/png; charset=binary"})
+    put = RAW.put(body["upload_url"], content=data, headers={"Content-Type": "image/png; charset=binary"})
     assert put.status_code == 200 and not any(h in put.headers for h in RL_HEADERS)
     uploaded = put.json()
     assert list(uploaded) == ["media_id", "url"] and uploaded["media_id"] == body["media_id"]
-    assert httpx.get(uploaded["url"]).content == data
-    assert_error(httpx.put(body["upload_url"], content=data), 400, "VALIDATION_UPLOAD_URL_ALREADY_USED", rid=True, rl=False)
+    assert RAW.get(uploaded["url"]).content == data
+    assert_error(RAW.put(body["upload_url"], content=data), 400, "VALIDATION_UPLOAD_URL_ALREADY_USED", rid=True, rl=False)
     # the id is an ordinary asset: usable on the Public surface too
     assert api.create_ok({"channel": "instagram", "mediaAssetIds": [body["media_id"]]})["mediaUrls"] == [uploaded["url"]]
 
@@ -106,18 +105,18 @@ def _upload_url(api: Api, mime: str = "image/png", **extra: Any) -> str:
 )
 def test_put_rejections_do_not_consume_the_url(api: Api, mime: str, headers: dict[str, str], content: bytes, code: str) -> None:
     url = _upload_url(api, mime)
-    assert_error(httpx.put(url, content=content, headers=headers), 400, code, rid=True, rl=False)
+    assert_error(RAW.put(url, content=content, headers=headers), 400, code, rid=True, rl=False)
     if mime == "image/png":
-        assert httpx.put(url, content=png(1, 1), headers={"Content-Type": "image/png"}).status_code == 200
+        assert RAW.put(url, content=png(1, 1), headers={"Content-Type": "image/png"}).status_code == 200
 
 
 def test_put_token_problems_are_401(api: Api, server: EmulatorServer) -> None:
     url = _upload_url(api)
     head, mac = url.split("token=")[1].split(".")
     for bad in (f"{server.url}{C}/media/upload", f"{server.url}{C}/media/upload?token={head}.{mac[:-2]}AA", f"{server.url}{C}/media/upload?token=garbage"):
-        assert_error(httpx.put(bad, content=b"x"), 401, "UNAUTHENTICATED", rid=True, rl=False)
+        assert_error(RAW.put(bad, content=b"x"), 401, "UNAUTHENTICATED", rid=True, rl=False)
     api.advance(901)
-    assert_error(httpx.put(url, content=png(1, 1)), 401, "UNAUTHENTICATED", rid=True, rl=False)
+    assert_error(RAW.put(url, content=png(1, 1)), 401, "UNAUTHENTICATED", rid=True, rl=False)
 
 
 def test_put_storage_quota(start_server: Callable[..., EmulatorServer]) -> None:
@@ -128,8 +127,8 @@ def test_put_storage_quota(start_server: Callable[..., EmulatorServer]) -> None:
         refused = api.post(f"{C}/media/create-upload-url", json={"size_bytes": 101})
         assert_error(refused, 402, "QUOTA_EXCEEDED_STORAGE", rid=False, rl=True, message=True)
         url = _upload_url(api)
-        assert_error(httpx.put(url, content=b"\x89PNG" + b"x" * 200, headers={"Content-Type": "image/png"}), 402, "QUOTA_EXCEEDED_STORAGE", rid=True, rl=False)
-        assert httpx.put(url, content=png(1, 1), headers={"Content-Type": "image/png"}).status_code == 200  # claim released
+        assert_error(RAW.put(url, content=b"\x89PNG" + b"x" * 200, headers={"Content-Type": "image/png"}), 402, "QUOTA_EXCEEDED_STORAGE", rid=True, rl=False)
+        assert RAW.put(url, content=png(1, 1), headers={"Content-Type": "image/png"}).status_code == 200  # claim released
     finally:
         api.close()
 

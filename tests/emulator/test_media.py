@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import KEY_NORTHWIND, MP4, P, RL_HEADERS, Api, demo_seed_dict, gif, jpeg, png, webp
+from .support import RAW, KEY_NORTHWIND, MP4, P, RL_HEADERS, Api, demo_seed_dict, gif, jpeg, png, webp
 
 
 @pytest.mark.parametrize(
@@ -32,9 +31,9 @@ def test_upload_returns_asset_with_probed_dimensions(api: Api, name: str, mime: 
     assert (asset["width"], asset["height"]) == size
     folder = "videos" if mime.startswith("video/") else "public-media"
     assert f"%2F{folder}%2F{asset['id']}." in asset["url"]
-    download = httpx.get(asset["url"])
+    download = RAW.get(asset["url"])
     assert download.status_code == 200 and download.content == data
-    assert httpx.get(asset["url"].split("&token=")[0] + "&token=wrong").status_code == 404
+    assert RAW.get(asset["url"].split("&token=")[0] + "&token=wrong").status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import KEY_NORTHWIND, MP4, NORTHWIND, P, Api, demo_seed_dict, png
+from .support import RAW, KEY_NORTHWIND, MP4, NORTHWIND, P, Api, demo_seed_dict, png
 
 QUEUED, RUNNING, INBOX = 0.2, 0.3, 0.5
 
@@ -165,8 +164,8 @@ def test_publish_and_run_visibility(api: Api, orbit: Api, readonly: Api) -> None
 def test_html_pages_escape_content(api: Api, server: EmulatorServer) -> None:
     post = api.create_ok({"channel": "threads", "caption": "<script>alert(1)</script>"})
     run = _publish(api, post["id"])
-    page = httpx.get(f"{server.url}/app/posts/{post['id']}")
+    page = RAW.get(f"{server.url}/app/posts/{post['id']}")
     assert page.status_code == 200 and "&lt;script&gt;" in page.text and "<script>" not in page.text
-    run_page = httpx.get(f"{server.url}/app/job-runs/{run['id']}")
+    run_page = RAW.get(f"{server.url}/app/job-runs/{run['id']}")
     assert "Publish queued" in run_page.text and NORTHWIND not in run_page.text
-    assert httpx.get(f"{server.url}/app/posts/unknown").status_code == 404
+    assert RAW.get(f"{server.url}/app/posts/unknown").status_code == 404

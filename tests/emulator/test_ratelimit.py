@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import httpx
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import KEY_NORTHWIND, NORTHWIND, P, RL_HEADERS, Api, demo_seed_dict
+from .support import RAW, KEY_NORTHWIND, NORTHWIND, P, RL_HEADERS, Api, demo_seed_dict
 
 
 def test_headers_on_success_absent_on_mapped_errors(api: Api) -> None:
@@ -39,7 +38,7 @@ def test_429_with_retry_after_under_a_tiny_limit(start_server: Callable[..., Emu
     server = start_server(seed)
     api = Api(server, KEY_NORTHWIND)
     try:
-        assert httpx.get(f"{server.url}{P}/products").status_code == 401  # does not consume budget
+        assert RAW.get(f"{server.url}{P}/products").status_code == 401  # does not consume budget
         assert [api.get(f"{P}/products").status_code for _ in range(2)] == [200, 200]
         limited = api.get(f"{P}/products")
         assert limited.status_code == 429

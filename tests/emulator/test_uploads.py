@@ -13,7 +13,7 @@ import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import KEY_NORTHWIND, KEY_ORBIT, MP4, P, RL_HEADERS, Api, assert_error, demo_seed_dict, png
+from .support import RAW, KEY_NORTHWIND, KEY_ORBIT, MP4, P, RL_HEADERS, Api, assert_error, demo_seed_dict, png
 
 SESSIONS = f"{P}/media/upload-sessions"
 RECORD_KEYS = [
@@ -30,7 +30,7 @@ def _session(api: Api, data: bytes, mime: str = "image/png", name: str = "a.png"
 
 
 def _put(session: dict[str, Any], data: bytes | Iterator[bytes], **headers: str) -> httpx.Response:
-    return httpx.put(session["uploadUrl"], content=data, headers={**session["uploadHeaders"], **headers}, timeout=30)
+    return RAW.put(session["uploadUrl"], content=data, headers={**session["uploadHeaders"], **headers}, timeout=30)
 
 
 def _finalize(api: Api, session_id: str) -> httpx.Response:
@@ -48,7 +48,7 @@ def test_session_put_finalize_happy_path(api: Api, server: EmulatorServer) -> No
     assert session["uploadUrl"].startswith(f"{server.url}/storage/") and "X-Goog-Signature=" in session["uploadUrl"]
     assert f"/_upload-staging/{DEMO_WS}/public-api/{session['id']}.png?" in session["uploadUrl"]
 
-    put = httpx.put(session["uploadUrl"], content=b"first version!", headers=session["uploadHeaders"])
+    put = RAW.put(session["uploadUrl"], content=b"first version!", headers=session["uploadHeaders"])
     assert put.status_code == 200 and put.content == b"" and not any(h in put.headers for h in RL_HEADERS)
     assert _put(session, data).status_code == 200  # re-usable until expiry: overwrites
 
@@ -59,7 +59,7 @@ def test_session_put_finalize_happy_path(api: Api, server: EmulatorServer) -> No
     assert asset["storagePath"] == f"workspaces/{DEMO_WS}/public-media/{session['id']}.png"
     assert (asset["type"], asset["mimeType"], asset["sizeBytes"], asset["width"], asset["height"]) == ("image", "image/png", len(data), 6, 4)
     assert (asset["originalFileName"], asset["createdByType"], asset["createdById"]) == ("a.png", "api_client", KEY_NORTHWIND.split(".")[1])
-    assert httpx.get(asset["downloadUrl"]).content == data
+    assert RAW.get(asset["downloadUrl"]).content == data
     again = _finalize(api, session["id"])
     assert again.status_code == 200 and again.json() == done.json()  # completed: same asset
     assert api.create_ok({"channel": "instagram", "mediaAssetIds": [asset["id"]]})["mediaUrls"] == [asset["downloadUrl"]]
@@ -103,8 +103,8 @@ def test_storage_put_signature_and_expiry(api: Api) -> None:
     session = _session(api, b"abc")
     assert _put(session, b"abc", **{"Content-Type": "image/jpeg"}).status_code == 403  # signed Content-Type only
     tampered = session["uploadUrl"].replace("X-Goog-Expires=900", "X-Goog-Expires=9000")
-    assert httpx.put(tampered, content=b"abc", headers=session["uploadHeaders"]).status_code == 403
-    bad_sig = httpx.put(session["uploadUrl"][:-4] + "0000", content=b"abc", headers=session["uploadHeaders"])
+    assert RAW.put(tampered, content=b"abc", headers=session["uploadHeaders"]).status_code == 403
+    bad_sig = RAW.put(session["uploadUrl"][:-4] + "0000", content=b"abc", headers=session["uploadHeaders"])
     assert bad_sig.status_code == 403 and "SignatureDoesNotMatch" in bad_sig.text
     api.advance(901)
     expired = _put(session, b"abc")
@@ -186,7 +186,7 @@ def test_delete_media(api: Api, orbit: Api, clients: Callable[[str | None], Api]
     deleted = orbit.http.delete(f"{P}/media/{asset['id']}")  # not brand-scoped
     assert deleted.status_code == 200 and deleted.json() == {"deleted": True, "id": asset["id"]}
     assert deleted.headers["x-ratelimit-limit"] == "20"
-    assert httpx.get(asset["url"]).status_code == 404
+    assert RAW.get(asset["url"]).status_code == 404
     for gone in (asset["id"], "not-an-asset-id"):
         assert_error(api.http.delete(f"{P}/media/{gone}"), 404, "NOT_FOUND", rid=True, rl=False)
     assert_error(clients(KEY_ORBIT.replace("snj", "xxx")).http.delete(f"{P}/media/{asset['id']}"), 401, "UNAUTHENTICATED", rid=True, rl=False)

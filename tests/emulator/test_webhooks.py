@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 import time
 from collections.abc import Callable
 from typing import Any

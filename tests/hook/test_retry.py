@@ -112,7 +112,6 @@ def test_idempotency_in_progress_waits_and_resends_the_identical_request(markaes
 
 
 def test_connect_upload_after_a_lost_put_accepts_already_used(hook, markaestro, caplog):
-    image = markaestro  # noqa: F841 (keeps the fixture order explicit)
     from .test_routes import IMAGE
 
     inject(markaestro, method="PUT", path_regex="/api/connect/v1/media/upload$", action="drop_after_commit")

@@ -1,0 +1,196 @@
+"""The Airflow components for real on loopback: api-server, scheduler (LocalExecutor), dag-processor
+and triggerer, at DEBUG log level, against the emulator. Runs are triggered over the REST API with
+``logical_date: null`` exactly as the UI does."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, root: Path, env: dict[str, str], api: str) -> None:
+        self.root, self.env, self.api = root, env, api
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=self.env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for component in COMPONENTS:
+            log = (self.root / f"{component}.log").open("w")
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "airflow", component], env=self.env,
+                                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            log.close()
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                health = httpx.get(f"{self.api}/api/v2/monitor/health", timeout=2).json()
+                if all(health.get(c, {}).get("status") == "healthy"
+                       for c in ("metadatabase", "scheduler", "triggerer", "dag_processor")):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise AssertionError(f"the Airflow stack did not become healthy; logs in {self.root}")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def wait_for_dag(self, dag_id: str) -> None:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if httpx.get(f"{self.api}/api/v2/dags/{dag_id}").status_code == 200:
+                return
+            time.sleep(1)
+        raise AssertionError(f"DAG {dag_id} never showed up")
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        self.wait_for_dag(dag_id)
+        response = httpx.post(f"{self.api}/api/v2/dags/{dag_id}/dagRuns",
+                              json={"logical_date": None, "conf": conf or {}})
+        assert response.status_code == 200, response.text
+        return response.json()["dag_run_id"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 180) -> str:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            state = httpx.get(f"{self.api}/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}").json()["state"]
+            if state in ("success", "failed"):
+                return state
+            time.sleep(1)
+        raise AssertionError(f"{dag_id} {run_id} did not finish")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        url = f"{self.api}/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances"
+        tis = httpx.get(url, params={"limit": 100}).json()["task_instances"]
+        mapped = []
+        for task_id in {ti["task_id"] for ti in tis if ti["map_index"] >= 0}:
+            listed = httpx.get(f"{url}/{task_id}/listMapped", params={"limit": 100}).json()["task_instances"]
+            mapped += listed
+        return [ti for ti in tis if ti["map_index"] < 0] + mapped
+
+    def links(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict:
+        url = f"{self.api}/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/links"
+        return httpx.get(url, params={"map_index": map_index}).json()["extra_links"]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, demo_seed):
+    from airflow_provider_markaestro.emulator import EmulatorServer
+
+    root = tmp_path_factory.mktemp("live")
+    dags = root / "dags"
+    shutil.copytree(ROOT / "dags", dags, ignore=shutil.ignore_patterns("_markaestro", "__pycache__"))
+    shutil.copy(ROOT / "tests" / "live" / "dags" / "markaestro_live_checks.py", dags)
+    bucket = root / "bucket" / "spring_launch"
+    shutil.copytree(ROOT / "dags" / "campaigns" / "spring_launch", bucket,
+                    ignore=shutil.ignore_patterns("_markaestro"))
+    port = _free_port()
+    emulator = EmulatorServer().start()
+    home = root / "home"
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW_CONN_MARKAESTRO_DEFAULT": json.dumps(
+            {"conn_type": "markaestro", "host": emulator.url, "password": demo_seed.api_keys[0].key}
+        ),
+        "MARKAESTRO_CAMPAIGN_URL": bucket.as_uri(),
+    }
+    stack = Stack(root, env, f"http://127.0.0.1:{port}")
+    stack.bucket = bucket  # type: ignore[attr-defined]
+    stack.emulator = emulator  # type: ignore[attr-defined]
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+        emulator.stop()
+
+
+def _posts(emulator) -> list[dict]:
+    return httpx.get(f"{emulator.url}/_emulator/posts").json()["posts"]
+
+
+def test_campaign_triggered_over_rest_defers_in_the_triggerer_and_links_show(live):
+    before = len(_posts(live.emulator))
+    run_id = live.trigger("markaestro_campaign")
+    assert live.wait_for_run("markaestro_campaign", run_id) == "success"
+    tis = live.task_instances("markaestro_campaign", run_id)
+    waits = [ti for ti in tis if ti["task_id"] == "wait_for_publish"]
+    assert len(waits) >= 5 and all(ti["state"] == "success" for ti in waits)
+    ledger = json.loads((live.bucket / "_markaestro" / "ledger.json").read_text())
+    assert len(_posts(live.emulator)) - before == len(ledger) == len(waits)
+    created = live.links("markaestro_campaign", run_id, "create_post", 0)
+    assert created["Markaestro post"].startswith(f"{live.emulator.url}/app/posts/")
+    published = live.links("markaestro_campaign", run_id, "wait_for_publish", 1)
+    assert published["Markaestro publish run"].startswith(f"{live.emulator.url}/app/job-runs/")
+    trigger_logs = list((live.root / "home" / "logs").rglob("*.trigger.*.log"))
+    assert trigger_logs, "the deferrable sensor never ran in the triggerer"
+
+
+def test_worker_killed_after_create_retries_into_the_same_post(live):
+    before = len(_posts(live.emulator))
+    run_id = live.trigger("markaestro_worker_killed")
+    assert live.wait_for_run("markaestro_worker_killed", run_id) == "success"
+    create = next(ti for ti in live.task_instances("markaestro_worker_killed", run_id) if ti["task_id"] == "create")
+    assert create["try_number"] == 2  # the first worker really died
+    new = _posts(live.emulator)[before:]
+    assert len(new) == 1 and new[0]["status"] == "published"
+
+
+def test_no_secret_in_any_log_or_database_row_at_debug_level(live, demo_seed):
+    # runs last in this module: it reads what the two runs above wrote
+    secret = demo_seed.api_keys[0].key.rsplit(".", 1)[1]
+    leaks = []
+    total = 0
+    for path in live.root.rglob("*"):
+        if path.is_file() and path.suffix not in (".jpg", ".png", ".mp4"):
+            data = path.read_bytes()
+            total += len(data)
+            if secret.encode() in data:
+                leaks.append(str(path.relative_to(live.root)))
+    assert total > 1_000_000  # DEBUG logs, the metadata DB (XComs, rendered fields, trigger kwargs)
+    assert leaks == []
