@@ -181,7 +181,8 @@ class ConnectUploadImageOperator(MarkaestroBaseOperator):
         self.storage_conn_id = storage_conn_id
 
     def _checked_mime(self, name: str) -> str:
-        mime = (self.mime_type or "").split(";")[0].strip().lower() or rules.mime_type_for(name) or guess_mime_type(name)
+        given = (self.mime_type or "").split(";")[0].strip().lower()
+        mime = given or rules.mime_type_for(name) or guess_mime_type(name)
         if mime not in rules.IMAGE_MIME_TYPES:
             kind = rules.media_kind(mime) or "file"
             raise AirflowFailException(
@@ -288,7 +289,9 @@ class ConnectCreatePostOperator(MarkaestroBaseOperator):
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from None
         if scheduled_at and is_draft:
-            raise AirflowFailException("is_draft=True contradicts scheduled_at: a scheduled Connect post is never a draft")
+            raise AirflowFailException(
+                "is_draft=True contradicts scheduled_at: a scheduled Connect post is never a draft"
+            )
         if scheduled_at:
             is_draft = False
         return caption, media, tokens, filters, scheduled_at, is_draft
@@ -415,9 +418,10 @@ class ConnectCreatePostOperator(MarkaestroBaseOperator):
         failed = {e.account for e in result.errors}
         succeeded = [a for a in chunk if a not in failed]
         if len(succeeded) != len(result.created):  # should not happen; keep ids, lose the mapping
-            self.log.warning("%d created post(s) for %d account(s) without an error", len(result.created), len(succeeded))
+            self.log.warning("%d created post(s) for %d account(s) without an error",
+                             len(result.created), len(succeeded))
             succeeded = [None] * len(result.created)  # type: ignore[list-item]
-        created = [{"account": a, **c.to_json()} for a, c in zip(succeeded, result.created)]
+        created = [{"account": a, **c.to_json()} for a, c in zip(succeeded, result.created, strict=True)]
         return created, [e.to_json() for e in result.errors]
 
     # --- run ----------------------------------------------------------------------------------
@@ -475,7 +479,8 @@ class ConnectCreatePostOperator(MarkaestroBaseOperator):
         order = {t: i for i, t in enumerate(accounts)}
         created.sort(key=lambda r: order.get(r.get("account"), len(order)))
         for row in created:
-            self.log.info("%-10s %-60s → post %s (%s)", row.get("channel"), row.get("account"), row["id"], row["status"])
+            self.log.info("%-10s %-60s → post %s (%s)", row.get("channel"), row.get("account"), row["id"],
+                          row["status"])
         for err in errors:
             self.log.error("%s → %s", err.get("account"), err.get("error"))
         result = {

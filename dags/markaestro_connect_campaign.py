@@ -29,6 +29,7 @@ runs triggered from the UI or the REST API have no logical date.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pendulum
@@ -39,6 +40,7 @@ from airflow_provider_markaestro.connect_operators import ConnectCreatePostOpera
 SAMPLE_CAMPAIGN = (Path(__file__).resolve().parent / "campaigns" / "spring_launch").as_uri()
 CAMPAIGN_URL = os.environ.get("MARKAESTRO_CAMPAIGN_URL", SAMPLE_CAMPAIGN)
 CONNECT_LEDGER = "_markaestro/connect-ledger.json"
+RETRY_DELAY = timedelta(seconds=30)
 
 #: Rendered in the create task at run time (never at parse time).
 SCHEDULED_AT = (
@@ -235,11 +237,14 @@ def markaestro_connect_campaign():
 
     campaign = load_campaign("{{ params.campaign_url }}")
     plan = plan_posts(campaign)
+    # Retries are safe: both operators reattach to what an earlier try did (module docstring of
+    # connect_operators), and content errors fail at once without spending them.
     uploaded = ConnectUploadImageOperator.partial(
-        task_id="upload_image", map_index_template="{{ task.file_path }}"
+        task_id="upload_image", map_index_template="{{ task.file_path }}", retries=2, retry_delay=RETRY_DELAY
     ).expand_kwargs(upload_calls(plan))
     created = ConnectCreatePostOperator.partial(
-        task_id="create_post", scheduled_at=SCHEDULED_AT, map_index_template="{{ task.caption[:40] }}"
+        task_id="create_post", scheduled_at=SCHEDULED_AT, map_index_template="{{ task.caption[:40] }}",
+        retries=2, retry_delay=RETRY_DELAY,
     ).expand_kwargs(create_calls(plan, uploaded.output))
     created >> record_and_report(campaign, plan)
 

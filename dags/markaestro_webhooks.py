@@ -2,7 +2,7 @@
 
 Run it manually (or from CI) with ``webhook_url`` and ``events``:
 
-* an **active** endpoint with this URL and exactly these events exists, and the signing secret is
+* exactly one **active** endpoint with this URL exists, with exactly these events, and the secret is
   in the Airflow Variable → nothing happens (``action: "unchanged"``);
 * otherwise a new endpoint is registered (``"registered"``), and when endpoints with this URL
   already existed (other events, disabled, or the secret is missing from the Variable) the active
@@ -12,6 +12,11 @@ The signing secret (``whsec_…``) is returned by Markaestro **once**, at regist
 in the Airflow Variable named by ``secret_variable`` (default ``markaestro_webhook_secret``), masked
 in logs, and never returned in XCom. Your receiver verifies ``X-Markaestro-Signature`` = hex
 HMAC-SHA256(secret, ``<X-Markaestro-Timestamp>.<raw body>``) with it.
+
+Airflow 3.3.2 caveat: at ``logging_level = DEBUG`` the task supervisor logs the body of the
+``Variable.set`` request (and, under ``dag.test()`` / ``airflow dags test``, of the mask request),
+which contains the secret; the secret masker does not look inside those message objects. Run this
+DAG at INFO (the default).
 
 Webhook endpoints are workspace-wide: any product's key with the ``webhooks.manage`` scope manages
 them, so one connection (``markaestro_conn_id``) is enough.
@@ -50,17 +55,21 @@ def register_or_refresh(webhook_url: str, events: list[str], secret_variable: st
 
     with MarkaestroHook(markaestro_conn_id=conn_id) as hook:
         same_url = [e for e in hook.list_webhook_endpoints() if e.url.strip() == url]
-        current = [e for e in same_url if e.status == "active" and sorted(set(e.events)) == wanted]
+        active = [e for e in same_url if e.status == "active"]
         log.info("Endpoints for %s: %s", url,
                  ", ".join(f"{e.id} ({e.status}: {', '.join(e.events)})" for e in same_url) or "none")
-        if current and Variable.get(secret_variable, default=None) is not None:
-            keep = current[0]
-            log.info("Endpoint %s is active with these events and its secret is in Variable %r: nothing to do",
-                     keep.id, secret_variable)
-            return {"endpoint_id": keep.id, "url": url, "events": list(keep.events), "action": "unchanged"}
-        if current:
+        # Unchanged only when exactly one endpoint receives this URL's events: with two active ones
+        # every event is delivered twice, and which secret the Variable holds is unknown.
+        if len(active) == 1 and sorted(set(active[0].events)) == wanted:
+            keep = active[0]
+            if Variable.get(secret_variable, default=None) is not None:
+                log.info("Endpoint %s is active with these events and its secret is in Variable %r: nothing to do",
+                         keep.id, secret_variable)
+                return {"endpoint_id": keep.id, "url": url, "events": list(keep.events), "action": "unchanged"}
             log.warning("Endpoint %s matches but Variable %r holds no secret: registering a new endpoint",
-                        current[0].id, secret_variable)
+                        keep.id, secret_variable)
+        elif len(active) > 1:
+            log.warning("%d active endpoints receive events for %s: replacing them with one", len(active), url)
 
         endpoint = hook.create_webhook_endpoint(url, wanted)
         secret = endpoint.secret or ""
@@ -78,8 +87,7 @@ def register_or_refresh(webhook_url: str, events: list[str], secret_variable: st
         del secret
         log.info("Registered endpoint %s for %s (%s); secret stored in Variable %r",
                  endpoint.id, url, ", ".join(endpoint.events), secret_variable)
-        stale = [e for e in same_url if e.status == "active"]
-        for old in stale:
+        for old in active:
             hook.disable_webhook_endpoint(old.id)
             log.info("Disabled stale endpoint %s (%s)", old.id, ", ".join(old.events))
     return {

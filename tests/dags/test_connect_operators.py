@@ -15,6 +15,7 @@ from airflow_provider_markaestro.connect_operators import (
     account_channel,
     normalize_scheduled_at,
 )
+from airflow_provider_markaestro.exceptions import MarkaestroError
 
 from .conftest import SAMPLE, emulator_posts
 
@@ -113,9 +114,10 @@ def test_upload_refuses_video_before_any_request(markaestro):
 
 def test_upload_then_schedule_and_a_retry_reattaches(markaestro):
     store = FakeStateStore()
-    media_id = ConnectUploadImageOperator(task_id="up", file_path=(SAMPLE / "coffee.jpg").as_uri()).execute(context(store))
+    coffee = (SAMPLE / "coffee.jpg").as_uri()
+    media_id = ConnectUploadImageOperator(task_id="up", file_path=coffee).execute(context(store))
     assert media_id.startswith("ast_")
-    again = ConnectUploadImageOperator(task_id="up", file_path=(SAMPLE / "coffee.jpg").as_uri()).execute(context(store))
+    again = ConnectUploadImageOperator(task_id="up", file_path=coffee).execute(context(store))
     assert again == media_id and len(requests_to(markaestro, "/media/create-upload-url")) == 1
 
     result = create_op(caption="Cold brew ☕", media_ids=[media_id], social_accounts=["threads", "linkedin"],
@@ -142,7 +144,7 @@ def test_lost_answer_after_commit_is_found_on_retry_not_posted_twice(markaestro)
         "method": "POST", "path_regex": "^/api/connect/v1/posts$", "action": "drop_after_commit"}).raise_for_status()
     store = FakeStateStore()
     kwargs = dict(caption="Launch day is here.", social_accounts=[NW_THREADS, NW_LINKEDIN], scheduled_at=WHEN)
-    with pytest.raises(Exception):  # the connection drops after the server committed
+    with pytest.raises(MarkaestroError):  # the connection drops after the server committed
         create_op(**kwargs).execute(context(store))
     committed = emulator_posts(markaestro)
     assert len(committed) == 2

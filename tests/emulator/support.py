@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import struct
+import threading
+import time
 import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -139,9 +142,6 @@ class Receiver:
     """A tiny webhook receiver on 127.0.0.1: records every POST and answers the queued status codes (then 200)."""
 
     def __init__(self, statuses: list[int] | None = None) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.statuses = list(statuses or [])
         self._cond = threading.Condition()
@@ -181,8 +181,6 @@ class Receiver:
 
 def wait_deliveries(api: Api, predicate: Any, timeout: float = 3.0) -> list[dict[str, Any]]:
     """Poll the admin delivery log until `predicate(deliveries)` holds (attempts are recorded after the POST)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         deliveries: list[dict[str, Any]] = api.admin("GET", "/webhook-deliveries").json()["deliveries"]

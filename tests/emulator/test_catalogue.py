@@ -7,6 +7,8 @@ posts in fixed statuses, a product whose document is gone, no webhook capacity a
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -126,9 +128,6 @@ def _metadata_mismatch(ctx: Ctx) -> httpx.Response:
 
 
 def _finalize_in_progress(ctx: Ctx) -> httpx.Response:
-    import threading
-    import time
-
     session = ctx.session(3)
     ctx.raw.put(session["uploadUrl"], content=b"abc", headers=session["uploadHeaders"])
     path = f"{P}/media/upload-sessions/{session['id']}/finalize"

@@ -178,7 +178,8 @@ def test_seeded_posts_and_deleted_product(start_server: Callable[..., EmulatorSe
 
 def test_publish_throttle_defers_runs(start_server: Callable[..., EmulatorServer]) -> None:
     seed = demo_seed_dict()
-    seed["publish_throttles"] = {"limits": {"threads": 2, "instagram": 1}, "destination_lock": False}
+    # an hour-long window, so a window boundary cannot fall between the claims
+    seed["publish_throttles"] = {"limits": {"threads": 2, "instagram": 1}, "destination_lock": False, "window_seconds": 3600}
     api = Api(start_server(seed), KEY_NORTHWIND)
     try:
         threads = [api.create_ok({"channel": "threads", "caption": f"t{i}"})["id"] for i in range(3)]
@@ -191,7 +192,7 @@ def test_publish_throttle_defers_runs(start_server: Callable[..., EmulatorServer
         assert states[2] == ("queued", "Publish deferred due to platform rate limit")
         assert states[3:] == [("succeeded", "Post is ready for manual posting")] * 2  # manual reminders skip throttles
         assert api.post_of(threads[2])["status"] == "draft"
-        api.advance(61)
+        api.advance(3601)
         assert api.run(runs[2])["status"] == "succeeded"
     finally:
         api.close()
@@ -200,6 +201,7 @@ def test_publish_throttle_defers_runs(start_server: Callable[..., EmulatorServer
 def test_busy_destination_defers_runs(start_server: Callable[..., EmulatorServer]) -> None:
     seed = demo_seed_dict()
     seed["publish_throttles"] = {"busy_retry_seconds": 5}
+    seed["clock"]["run_running_seconds"] = 2  # the first run is surely still running at the second claim
     api = Api(start_server(seed), KEY_NORTHWIND)
     try:
         posts = [api.create_ok({"channel": "linkedin", "caption": f"l{i}"})["id"] for i in range(2)]
@@ -207,7 +209,7 @@ def test_busy_destination_defers_runs(start_server: Callable[..., EmulatorServer
         api.advance(0.25)
         assert api.run(runs[0])["status"] == "running"
         assert (api.run(runs[1])["status"], api.run(runs[1])["message"]) == ("queued", "Publish deferred because destination is busy")
-        api.advance(5.5)
+        api.advance(8)
         assert [api.run(r)["status"] for r in runs] == ["succeeded", "succeeded"]
     finally:
         api.close()

@@ -16,6 +16,7 @@ from airflow_provider_markaestro.emulator import EmulatorServer
 from .support import RAW, KEY_NORTHWIND, KEY_ORBIT, MP4, P, RL_HEADERS, Api, assert_error, demo_seed_dict, png
 
 SESSIONS = f"{P}/media/upload-sessions"
+DEMO_WS = KEY_NORTHWIND.split("_", 2)[2].split(".")[0]
 RECORD_KEYS = [
     "id", "type", "storagePath", "downloadUrl", "mimeType", "sizeBytes", "width", "height",
     "originalFileName", "createdByType", "createdById", "createdAt",
@@ -63,9 +64,6 @@ def test_session_put_finalize_happy_path(api: Api, server: EmulatorServer) -> No
     again = _finalize(api, session["id"])
     assert again.status_code == 200 and again.json() == done.json()  # completed: same asset
     assert api.create_ok({"channel": "instagram", "mediaAssetIds": [asset["id"]]})["mediaUrls"] == [asset["downloadUrl"]]
-
-
-DEMO_WS = KEY_NORTHWIND.split("_", 2)[2].split(".")[0]
 
 
 @pytest.mark.parametrize(
