@@ -114,6 +114,7 @@ def run(build: Path, seed: Path, campaign: Path, extra_env: dict[str, str] | Non
         ledger_path = bucket / "_markaestro" / "ledger.json"
         ledger = json.loads(ledger_path.read_text()) if ledger_path.exists() else {}
         emulator_posts = httpx.get(f"{url}/_emulator/posts", timeout=10).json()["posts"]
+        calls_first = len(httpx.get(f"{url}/_emulator/requests", timeout=10).json()["requests"])
         rows = [
             {"post_key": key.split("|", 1)[0], "product_id": e.get("product_id"),
              "destination_id": key.split("|", 1)[1], "channel": e.get("channel"),
@@ -134,9 +135,14 @@ def run(build: Path, seed: Path, campaign: Path, extra_env: dict[str, str] | Non
 
         rc = _airflow(env, log_path, "dags", "test", DAG_ID)
         again = httpx.get(f"{url}/_emulator/posts", timeout=10).json()["posts"]
+        requests = httpx.get(f"{url}/_emulator/requests", timeout=10).json()["requests"]
+        second = requests[calls_first:]
+        mutating = [r for r in second if r["method"] != "GET"]
         print(f"\n{len(rows)} (post, destination) pairs over {len({r['channel'] for r in rows})} channels; "
-              f"{len(emulator_posts)} posts in the emulator. First run {first_run:.1f}s.")
-        print(f"Second run of the same campaign: rc={rc}, {len(again) - len(emulator_posts)} new post(s).")
+              f"{len(emulator_posts)} posts in the emulator. First run {first_run:.1f}s, "
+              f"{calls_first} HTTP calls to Markaestro.")
+        print(f"Second run of the same campaign: rc={rc}, {len(again) - len(emulator_posts)} new post(s), "
+              f"{len(second)} HTTP calls ({len(mutating)} mutating).")
         print(f"Report: {build / 'demo-report.json'}  Airflow log: {log_path}")
         return rc if rc != 0 else (0 if len(again) == len(emulator_posts) else 1)
     finally:

@@ -27,7 +27,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_markaestro.hook"]}],
-        "operators": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_markaestro.operators"]}],
+        "operators": [{"integration-name": _INTEGRATION, "python-modules": [
+            "airflow_provider_markaestro.operators", "airflow_provider_markaestro.connect_operators",
+        ]}],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_markaestro.sensors"]}],
         "triggers": [{"integration-name": _INTEGRATION, "python-modules": ["airflow_provider_markaestro.triggers"]}],
         "connection-types": [

@@ -26,7 +26,7 @@ from airflow_provider_markaestro.sensors import JobRunSensor
 
 POSTS_ASSET_ALIAS = "markaestro-published-posts"  # downstream DAGs schedule on the per-product assets
 
-SAMPLE_CAMPAIGN = (Path(__file__).parent / "campaigns" / "spring_launch").as_uri()
+SAMPLE_CAMPAIGN = (Path(__file__).resolve().parent / "campaigns" / "spring_launch").as_uri()
 CAMPAIGN_URL = os.environ.get("MARKAESTRO_CAMPAIGN_URL", SAMPLE_CAMPAIGN)
 
 
