@@ -8,6 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import xcom_values
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "dags" / "campaigns" / "spring_launch"
 
@@ -75,8 +77,84 @@ def test_campaign_runs_end_to_end_without_a_logical_date_and_never_posts_twice(
     threads = next(p for p in posts if p["channel"] == "threads" and "Cafe" in p["caption"])
     assert threads["caption"] == "Cafe\u0301 ☕🚀 — the launch crew runs on coffee."  # byte for byte
 
-    # A second run (scheduled, with a logical date this time) sends nothing new.
+    assert _asset_events(dr) == {f"markaestro://products/{demo_seed.products[0].id}/posts": len(pairs)}
+    report = xcom_values(dr, "return_value")[("record_and_report", -1)]
+    assert report["counts"] == {"published": len(pairs) - 1, "platform_action_required": 1, "failed": 0,
+                                "not_settled": 0}
+
+    # A second run (with a logical date this time) sends nothing new and makes no mutating call.
+    calls = len(_requests(markaestro))
     again = campaign_dag.test(run_conf={"campaign_url": bucket.as_uri()})
     assert again.state == "success", _ti_states(again)
     assert len(_posts(markaestro)) == len(pairs)
     assert _ti_states(again).get("create_post") in (None, ["skipped"])
+    assert [r for r in _requests(markaestro)[calls:] if r["method"] != "GET"] == []
+    assert _asset_events(again) == {}
+
+    # A post added to the manifest is the only thing the next run sends.
+    manifest = bucket / "campaign.yaml"
+    manifest.write_text(manifest.read_text() + """
+  - key: late-addition
+    caption: "One more thing."
+    channels: [linkedin, threads]
+""")
+    third = campaign_dag.test(run_conf={"campaign_url": bucket.as_uri()})
+    assert third.state == "success", _ti_states(third)
+    new = [p for p in _posts(markaestro) if p["caption"] == "One more thing."]
+    assert len(_posts(markaestro)) == len(pairs) + 2 and {p["channel"] for p in new} == {"linkedin", "threads"}
+
+
+def _requests(emulator) -> list[dict]:
+    return httpx.get(f"{emulator.url}/_emulator/requests").json()["requests"]
+
+
+def _asset_events(dag_run) -> dict[str, int]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (session.query(AssetModel.uri, AssetEvent.extra)
+                .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+                .filter(AssetEvent.source_dag_id == dag_run.dag_id, AssetEvent.source_run_id == dag_run.run_id)
+                .all())
+    return {uri: extra["posts"] for uri, extra in rows}
+
+
+def test_malformed_manifest_fails_before_any_http_call(markaestro, campaign_dag):
+    broken = ROOT / "tests" / "campaign" / "fixtures" / "broken_campaign"
+    before = len(_requests(markaestro))
+    dr = campaign_dag.test(run_conf={"campaign_url": broken.as_uri()})
+    assert dr.state == "failed"
+    assert _ti_states(dr)["load_campaign"] == ["failed"]
+    assert _requests(markaestro)[before:] == []
+
+
+def test_two_products_fan_out_and_a_product_without_a_matching_destination_sends_nothing(
+    markaestro, demo_seed, campaign_dag, tmp_path
+):
+    folder = tmp_path / "two_products"
+    folder.mkdir()
+    shutil.copy(SAMPLE / "launch-reel.mp4", folder)
+    (folder / "campaign.yaml").write_text("""
+name: two-products
+products:
+  northwind: {conn_id: markaestro_default}
+  orbit: {conn_id: markaestro_orbit}
+posts:
+  - key: both-brands
+    caption: "Same words, two brands."
+    channels: [facebook]
+  - key: tiktok-only
+    caption: "Orbit has no TikTok account."
+    media: [launch-reel.mp4]
+    channels: [tiktok]
+    product: orbit
+""")
+    dr = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
+    assert dr.state == "success", _ti_states(dr)
+    posts = _posts(markaestro)
+    assert sorted((p["productId"], p["channel"]) for p in posts) == sorted(
+        [(demo_seed.products[0].id, "facebook"), (demo_seed.products[1].id, "facebook")]
+    )
+    # the TikTok-only post of a product without TikTok caused no upload and no create
+    assert not [r for r in _requests(markaestro) if r["path"] == "/api/public/v1/media"]
