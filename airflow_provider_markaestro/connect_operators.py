@@ -51,7 +51,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_markaestro import rules
 from airflow_provider_markaestro.exceptions import MarkaestroAPIError, MarkaestroAuthError, MarkaestroNotFound
 from airflow_provider_markaestro.hook import as_storage_path, guess_mime_type
-from airflow_provider_markaestro.operators import MarkaestroBaseOperator, _StateStore
+from airflow_provider_markaestro.operators import MarkaestroBaseOperator, MarkaestroFileOperator, _StateStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -156,7 +156,7 @@ def _fail_on(problems: list[rules.ContentProblem]) -> None:
         raise AirflowFailException(str(rules.MarkaestroContentError(problems)))
 
 
-class ConnectUploadImageOperator(MarkaestroBaseOperator):
+class ConnectUploadImageOperator(MarkaestroFileOperator):
     """Upload one image through the Connect API and return its media id (``ast_…``).
 
     :param file_path: local path or ``ObjectStoragePath`` URL (``s3://bucket/key``, ``file:///…``).
@@ -169,16 +169,6 @@ class ConnectUploadImageOperator(MarkaestroBaseOperator):
     is images only: upload them with :class:`~airflow_provider_markaestro.operators.UploadMediaOperator`).
     A retry after a successful upload returns the stored media id without uploading again.
     """
-
-    template_fields: Sequence[str] = ("file_path", "mime_type", "storage_conn_id", "markaestro_conn_id")
-
-    def __init__(
-        self, *, file_path: str, mime_type: str | None = None, storage_conn_id: str | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.file_path = file_path
-        self.mime_type = mime_type
-        self.storage_conn_id = storage_conn_id
 
     def _checked_mime(self, name: str) -> str:
         given = (self.mime_type or "").split(";")[0].strip().lower()

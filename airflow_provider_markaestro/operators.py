@@ -104,10 +104,12 @@ class MarkaestroBaseOperator(BaseOperator):
         self.log.info("Markaestro: %s", url)
 
 
-class UploadMediaOperator(MarkaestroBaseOperator):
-    """Upload one file (local path or ``ObjectStoragePath`` URL such as ``s3://…``) and return its asset id.
+class MarkaestroFileOperator(MarkaestroBaseOperator):
+    """Base of the upload operators: a file given as a local path or an ``ObjectStoragePath`` URL.
 
-    Files above 8 MiB stream through an upload session, so a 250 MB video is never read whole.
+    :param file_path: ``/local/path``, ``file://…``, ``s3://bucket/key``, ``gs://…`` (templated).
+    :param mime_type: the file's MIME type; guessed from the extension when empty.
+    :param storage_conn_id: Airflow connection used to read ``file_path`` (e.g. an ``aws`` one).
     """
 
     template_fields: Sequence[str] = ("file_path", "mime_type", "storage_conn_id", "markaestro_conn_id")
@@ -119,6 +121,13 @@ class UploadMediaOperator(MarkaestroBaseOperator):
         self.file_path = file_path
         self.mime_type = mime_type
         self.storage_conn_id = storage_conn_id
+
+
+class UploadMediaOperator(MarkaestroFileOperator):
+    """Upload one file and return its asset id.
+
+    Files above 8 MiB stream through an upload session, so a 250 MB video is never read whole.
+    """
 
     def run(self, context: Context) -> str:
         state = _StateStore(context)
