@@ -79,3 +79,24 @@ def test_publish_answer_lost_reattaches_to_the_same_run(markaestro, set_conn, de
     assert dr.state == "success"
     runs = httpx.get(f"{markaestro.url}/_emulator/job-runs").json()["runs"]
     assert len(runs) == 1 and len(_posts(markaestro)) == 1
+
+
+def test_publish_answered_409_reattaches_to_the_post_instead_of_failing(markaestro, run_dag):
+    from airflow_provider_markaestro import api
+    from airflow_provider_markaestro.hook import MarkaestroHook
+
+    with MarkaestroHook() as hook:  # someone (an earlier run, a colleague) already published it
+        post = hook.create_post(api.post_body("linkedin", "Published elsewhere first."))
+        hook.publish_post(post.id)
+    httpx.post(f"{markaestro.url}/_emulator/clock/advance", json={"seconds": 5}).raise_for_status()
+    with _dag("conflict") as dag:
+        PublishPostOperator(task_id="publish", post_id=post.id, wait_for_completion=True, deferrable=True,
+                            poll_interval=0.2)
+    dr = run_dag(dag)
+    assert dr.state == "success"
+    runs = httpx.get(f"{markaestro.url}/_emulator/job-runs").json()["runs"]
+    assert len(runs) == 1 and len(_posts(markaestro)) == 1
+    from tests.conftest import xcom_values
+
+    (result,) = xcom_values(dr, "publish_result").values()
+    assert result["status"] == "published" and result["post_id"] == post.id
