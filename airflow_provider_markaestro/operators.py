@@ -20,7 +20,7 @@ from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_markaestro import api
-from airflow_provider_markaestro.exceptions import MarkaestroAPIError, MarkaestroConflict, MarkaestroNotFound
+from airflow_provider_markaestro.exceptions import MarkaestroAPIError, MarkaestroNotFound
 from airflow_provider_markaestro.hook import MarkaestroHook, as_storage_path
 from airflow_provider_markaestro.links import (
     JOB_RUN_URL_XCOM_KEY,
@@ -245,8 +245,9 @@ class CreatePostOperator(MarkaestroBaseOperator):
 class PublishPostOperator(MarkaestroBaseOperator):
     """Publish a post now and return the publish job-run id.
 
-    A publish answered 409 (already publishing, published or ready for platform action) is not an
-    error: the post has already moved on, so the task reattaches to it. With
+    A publish answered VALIDATION_POST_ALREADY_PUBLISHING (409, or 400 when the post moved on while
+    our request was in flight) is not an error: the post has already moved on, so the task
+    reattaches to it. With
     ``wait_for_completion=True`` it also waits for the post to settle (deferrable when asked).
     """
 
@@ -286,7 +287,7 @@ class PublishPostOperator(MarkaestroBaseOperator):
                 run_id = run.id
                 state.set(state_key, run_id)
                 self.log.info("Publish run %s is %s", run.id, run.status)
-            except MarkaestroConflict as exc:
+            except MarkaestroAPIError as exc:  # 409, or 400 when the move raced our own publish
                 if exc.error_code != ALREADY_PUBLISHING:
                     raise
                 self.log.info("Post %s has already moved on (%s); following the post", self.post_id, exc.api_message)

@@ -22,6 +22,11 @@ class _MarkPosted(BaseModel):
     externalUrl: str | None = None  # noqa: N815 (wire name of the dashboard route)
 
 
+class _StoredStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str = Field(min_length=1)
+
+
 class _Advance(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seconds: float = Field(ge=0)
@@ -44,7 +49,12 @@ async def _parse(request: Request, model: type[_M]) -> _M | Response:
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
     state = _state(request)
-    return {"status": "ok", "workspaceId": state.workspace_id, "now": state.now_iso()}
+    return {
+        "status": "ok",
+        "workspaceId": state.workspace_id,
+        "now": state.now_iso(),
+        "publishesInRaceWindow": state.publishes_in_race_window,
+    }
 
 
 @router.get("/posts")
@@ -115,3 +125,15 @@ async def advance_clock(request: Request) -> Response:
     state = _state(request)
     state.clock.advance(payload.seconds)
     return JsonResponse({"now": state.now_iso()})
+
+
+@router.post("/posts/{post_id}/stored-status")
+async def set_stored_status(request: Request, post_id: str) -> Response:
+    """Overwrite a post's stored status, as a dashboard edit or a legacy migration would."""
+    payload = await _parse(request, _StoredStatus)
+    if isinstance(payload, Response):
+        return payload
+    post = _state(request).set_stored_status(post_id, payload.status)
+    if post is None:
+        return JsonResponse({"error": "NOT_FOUND"}, status_code=404)
+    return JsonResponse({"post": post.to_json()})

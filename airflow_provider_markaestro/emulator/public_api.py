@@ -249,7 +249,14 @@ async def get_post(request: Request, post_id: str) -> Response:
 async def publish_post(request: Request, post_id: str) -> Response:
     state = _state(request)
     auth = authenticate(request, state, "posts.publish", PUBLISH)
-    status, body = state.publish(auth.product_id, post_id, lambda: read_key(request.headers.get("idempotency-key")))
+    read_idempotency_key = lambda: read_key(request.headers.get("idempotency-key"))  # noqa: E731
+    if state.publish_race_window:  # let the world move between the two reads, as production can
+        state.check_publishable(auth.product_id, post_id)
+        with state.in_race_window():
+            await asyncio.sleep(state.publish_race_window)
+        status, body = state.commit_publish(auth.product_id, post_id, read_idempotency_key)
+    else:
+        status, body = state.publish(auth.product_id, post_id, read_idempotency_key)
     return _ok(auth, body, status)
 
 

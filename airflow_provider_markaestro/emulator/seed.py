@@ -99,6 +99,9 @@ class ClockSeed(_Model):
     rate_limit_window_seconds: PositiveFloat = 60.0
     scale: PositiveFloat = 1.0
     tick_seconds: PositiveFloat = 0.05  # real seconds between background ticks (not scaled)
+    # Real seconds (scaled) between the publish route's precondition read and its transaction.
+    # Above 0 it opens the window in which §4.4's race-only publish errors happen for real.
+    publish_race_window_seconds: float = Field(default=0.0, ge=0)
 
 
 class ThrottleSeed(_Model):

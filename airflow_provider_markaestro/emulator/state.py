@@ -111,6 +111,7 @@ class EmulatorState:
         # Emulator-local signing secret for upload URLs and Connect tokens; survives resets.
         self.signing_key = secrets.token_bytes(32)
         self._generation = 0
+        self.publishes_in_race_window = 0
         self._load()
 
     @property
@@ -302,20 +303,54 @@ class EmulatorState:
         self.visible_post(product_id, run.post_id)
         return run
 
-    def publish(self, product_id: str, post_id: str, read_idempotency_key: Callable[[], str | None]) -> Outcome:
-        """§7.4: preconditions first, then idempotency, then reuse an active run or queue a new one."""
+    @property
+    def publish_race_window(self) -> float:
+        """Real seconds between the publish precondition read and the transaction (0: none)."""
+        return self.seed.clock.publish_race_window_seconds * self.seed.clock.scale
+
+    @contextmanager
+    def in_race_window(self) -> Iterator[None]:
+        """Count publishes waiting between their two reads (admin health shows it to tests)."""
+        with self._lock:
+            self.publishes_in_race_window += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.publishes_in_race_window -= 1
+
+    def check_publishable(self, product_id: str, post_id: str) -> None:
+        """§7.4 steps 1-3: the route-built 409/400 answers, read before any idempotency lookup."""
         with self.transaction():
             post = self.visible_post(product_id, post_id)
             if post.status in PUBLISH_BLOCKING_STATUSES:
                 raise route_built(409, "VALIDATION_POST_ALREADY_PUBLISHING", PUBLISH_BLOCKING_STATUSES[post.status])
             if post.status not in PUBLISHABLE_STATUSES:
                 raise route_built(400, "VALIDATION_POST_NOT_PUBLISHABLE")
-            key = read_idempotency_key()
-            return self.idempotent(key, hash_json({"postId": post_id}), lambda now: self._queue_publish(post, key, now))
 
-    def _queue_publish(self, post: Post, key: str | None, now: float) -> Outcome:
+    def commit_publish(self, product_id: str, post_id: str, read_idempotency_key: Callable[[], str | None]) -> Outcome:
+        """§7.4 steps 4-5: idempotency, then the transaction that re-reads the post."""
+        with self.transaction():
+            key = read_idempotency_key()
+            return self.idempotent(
+                key, hash_json({"postId": post_id}), lambda now: self._queue_publish(product_id, post_id, key, now)
+            )
+
+    def publish(self, product_id: str, post_id: str, read_idempotency_key: Callable[[], str | None]) -> Outcome:
+        """§7.4 with no gap between the precondition read and the transaction."""
+        with self.transaction():
+            self.check_publishable(product_id, post_id)
+            return self.commit_publish(product_id, post_id, read_idempotency_key)
+
+    def _queue_publish(self, product_id: str, post_id: str, key: str | None, now: float) -> Outcome:
+        """Reuse an active run; otherwise re-check the post (mapped errors: the race-only rows)."""
+        post = self.visible_post(product_id, post_id)
         current = self.runs.get(post.run_id) if post.run_id else None
         if current is None or not current.active:
+            if post.status in PUBLISH_BLOCKING_STATUSES:
+                raise mapped("VALIDATION_POST_ALREADY_PUBLISHING")
+            if post.status not in PUBLISHABLE_STATUSES:
+                raise mapped("VALIDATION_POST_NOT_PUBLISHABLE")
             status_before = post.status
             current = queue_run(post, self._destination(post), self.timings, now, key)
             self.runs[current.id] = current
@@ -622,6 +657,13 @@ class EmulatorState:
             if post is None or post.status not in ("platform_action_required", "exported_for_review"):
                 return None
             mark_posted(post, now, external_url, self._emit)
+            return post
+
+    def set_stored_status(self, post_id: str, status: str) -> Post | None:
+        with self.transaction():
+            post = self.posts.get(post_id)
+            if post is not None:
+                post.status = status
             return post
 
     def overview_posts(self) -> list[dict[str, Any]]:

@@ -277,3 +277,70 @@ def test_no_catalogue_row_is_missing() -> None:
         "VALIDATION_PINTEREST_VIDEO_MUST_BE_SINGLE_MEDIA", "VALIDATION_LINKEDIN_VIDEO_MUST_BE_SINGLE_MEDIA",
     }
     assert expected <= codes, expected - codes
+
+
+# The two race-only rows: the publish route reads the post, then re-reads it inside its
+# transaction. A seed-set window between the reads lets a test move the post in between.
+RACE_WINDOW = 1.5
+
+
+@pytest.fixture
+def racing(start_server: Callable[..., EmulatorServer]) -> Iterator[Api]:
+    seed = demo_seed_dict()
+    seed["clock"].update(publish_race_window_seconds=RACE_WINDOW, run_queued_seconds=30, run_running_seconds=30)
+    api = Api(start_server(seed), KEY_NORTHWIND)
+    yield api
+    api.close()
+
+
+def _publish_while(api: Api, post_id: str, key: str, move: Callable[[], None]) -> httpx.Response:
+    """Send a publish, and run `move` once it is waiting between its two reads."""
+    answer: list[httpx.Response] = []
+    sender = threading.Thread(target=lambda: answer.append(api.publish(post_id, headers={"Idempotency-Key": key})))
+    sender.start()
+    deadline = time.monotonic() + RACE_WINDOW
+    while api.admin("GET", "/health").json()["publishesInRaceWindow"] == 0:
+        assert time.monotonic() < deadline, "the publish never entered the race window"
+        time.sleep(0.02)
+    move()
+    sender.join(timeout=10)
+    return answer[0]
+
+
+def test_race_already_publishing_is_a_mapped_400_and_keeps_the_key_reserved(racing: Api) -> None:
+    post = racing.create_ok({"channel": "linkedin", "caption": "Raced."})
+    first = racing.publish(post["id"], headers={"Idempotency-Key": "race-first"})
+    assert first.status_code == 202 and first.json()["run"]["status"] == "queued"
+
+    def worker_finishes_the_first_run() -> None:
+        racing.advance(120)
+        deadline = time.monotonic() + 5
+        while racing.admin("GET", "/posts").json()["posts"][0]["status"] != "published":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+    raced = _publish_while(racing, post["id"], "race-second", worker_finishes_the_first_run)
+    assert_error(raced, 400, "VALIDATION_POST_ALREADY_PUBLISHING", rid=True, rl=False)
+    again = racing.publish(post["id"], headers={"Idempotency-Key": "race-second"})  # now the direct row
+    assert_error(again, 409, "VALIDATION_POST_ALREADY_PUBLISHING", rid=False, rl=True, message=True)
+    assert len(racing.admin("GET", "/job-runs").json()["runs"]) == 1
+
+
+def test_race_not_publishable_is_a_mapped_400(racing: Api) -> None:
+    post = racing.create_ok({"channel": "linkedin", "caption": "Archived mid-flight."})
+
+    def dashboard_archives_it() -> None:
+        racing.admin("POST", f"/posts/{post['id']}/stored-status", json={"status": "archived"}).raise_for_status()
+
+    raced = _publish_while(racing, post["id"], "race-archived", dashboard_archives_it)
+    assert_error(raced, 400, "VALIDATION_POST_NOT_PUBLISHABLE", rid=True, rl=False)
+    assert racing.admin("GET", "/job-runs").json()["runs"] == []
+
+
+def test_rows_that_cannot_be_reached_today_are_the_documented_ones() -> None:
+    """§2.4 unbound-key rows need a legacy key that step 8 refuses first; Connect's
+    POST_CREATE_FAILED needs zero outcomes from a non-empty account list."""
+    reachable = {c[3] for c in CASES} | {"SUBSCRIPTION_REQUIRED"}
+    unreachable = {"VALIDATION_DESTINATION_NOT_CONFIGURED_FOR_CHANNEL", "VALIDATION_PRODUCT_ID_REQUIRED_FOR_CHANNEL",
+                   "VALIDATION_POST_CREATE_FAILED"}
+    assert not unreachable & reachable

@@ -100,3 +100,49 @@ def test_publish_answered_409_reattaches_to_the_post_instead_of_failing(markaest
 
     (result,) = xcom_values(dr, "publish_result").values()
     assert result["status"] == "published" and result["post_id"] == post.id
+
+
+def test_publish_racing_the_worker_reattaches_in_the_same_try(seeded_emulator, set_conn, demo_seed, run_dag):
+    """§4.4 race row: the post moves on between the route's two reads and the publish gets a
+    400 VALIDATION_POST_ALREADY_PUBLISHING; the task follows the post instead of failing."""
+    import threading
+    import time
+
+    from airflow_provider_markaestro import api
+    from airflow_provider_markaestro.hook import MarkaestroHook
+
+    def slow_runs_and_a_race_window(seed: dict) -> None:
+        seed["clock"].update(publish_race_window_seconds=2.0, run_queued_seconds=30, run_running_seconds=30)
+
+    server = seeded_emulator(slow_runs_and_a_race_window)
+    set_conn("markaestro_default", server.url, demo_seed.api_keys[0].key)
+    with MarkaestroHook() as hook:  # a colleague's publish, still queued when our task starts
+        post = hook.create_post(api.post_body("linkedin", "Two publishers, one post."))
+        hook.publish_post(post.id)
+
+    def worker_finishes_it_mid_request() -> None:
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{server.url}/_emulator/health").json()["publishesInRaceWindow"] == 0:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        httpx.post(f"{server.url}/_emulator/clock/advance", json={"seconds": 120}).raise_for_status()
+
+    racer = threading.Thread(target=worker_finishes_it_mid_request, daemon=True)
+    racer.start()
+    dag = _dag("race")
+    dag.default_args["retries"] = 0  # the race must not cost a try
+    with dag:
+        PublishPostOperator(task_id="publish", post_id=post.id, wait_for_completion=True, deferrable=False,
+                            poll_interval=0.2)
+    dr = run_dag(dag)
+    racer.join(timeout=5)
+    assert dr.state == "success"
+    raced = [r for r in httpx.get(f"{server.url}/_emulator/requests").json()["requests"]
+             if r["path"].endswith("/publish")]
+    assert [r["status"] for r in raced] == [202, 400]  # the race really happened
+    assert len(httpx.get(f"{server.url}/_emulator/job-runs").json()["runs"]) == 1
+    from tests.conftest import xcom_values
+
+    (result,) = xcom_values(dr, "publish_result").values()
+    assert result["status"] == "published" and result["post_id"] == post.id
