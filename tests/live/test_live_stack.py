@@ -124,7 +124,11 @@ def live(tmp_path_factory, demo_seed):
                     ignore=shutil.ignore_patterns("_markaestro"))
     port = _free_port()
     seed = demo_seed_dict()
-    seed["clock"].update(run_queued_seconds=2, run_running_seconds=2)  # slow enough to defer
+    seed["clock"].update(run_queued_seconds=2, run_running_seconds=2)
+    # Mapped sensors start only once every publish is done; a slow LinkedIn page keeps its runs
+    # going long past that even on a loaded machine, so those sensors must defer.
+    linkedin = next(d for d in seed["products"][0]["destinations"] if d["provider"] == "linkedin")
+    linkedin["behaviour"] = {"publish_seconds": 20}
     emulator = EmulatorServer(seed=seed).start()
     home = root / "home"
     env = {
