@@ -24,6 +24,35 @@ def _campaign(value: str | Mapping[str, Any] | Campaign) -> Campaign:
     return value if isinstance(value, Campaign) else Campaign.from_json(value)
 
 
+def require_loaded(campaign_json: Any) -> None:
+    """A report task runs after failures too; with no campaign there is nothing to record."""
+    if campaign_json is None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException("The campaign did not load (see load_campaign): nothing to record or report.")
+
+
+def fail_run_when_any_task_fails() -> None:
+    """Add a leaf that fails the DAG run when any other task failed. Call it last in a ``@dag`` body.
+
+    The report task runs after failures (``all_done``) so what did go out is always recorded; as a
+    leaf it would then decide the run's state alone and a run whose uploads failed would show green.
+    This guard (Airflow's "watcher" pattern) is skipped when nothing failed.
+    """
+    from airflow.sdk import task
+    from airflow.sdk.exceptions import AirflowFailException
+
+    @task(trigger_rule="one_failed")
+    def fail_run_if_a_task_failed() -> None:
+        raise AirflowFailException("A task of this run failed (see the failed tasks of this run); "
+                                   "whatever did go out is recorded in the campaign ledger.")
+
+    guard = fail_run_if_a_task_failed().operator
+    for other in guard.dag.tasks:
+        if other is not guard:
+            other >> guard
+
+
 def discover_targets(campaign_json: str | Mapping[str, Any]) -> list[dict[str, Any]]:
     """Per product alias with posts: its connection, bound product id and destinations."""
     campaign = _campaign(campaign_json)
@@ -153,6 +182,7 @@ def record_and_report(campaign_json: str | Mapping[str, Any], plan: list[dict[st
     from airflow.sdk import AssetAlias
     from airflow.sdk.exceptions import AirflowFailException
 
+    require_loaded(campaign_json)
     campaign = _campaign(campaign_json)
     results = context["ti"].xcom_pull(task_ids=wait_task_id, key="publish_result",
                                       map_indexes=list(range(len(plan)))) if plan else []

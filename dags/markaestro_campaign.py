@@ -21,6 +21,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import AssetAlias, Param, dag, task
 
+from airflow_provider_markaestro.fanout import fail_run_when_any_task_fails
 from airflow_provider_markaestro.operators import CreatePostOperator, PublishPostOperator, UploadMediaOperator
 from airflow_provider_markaestro.sensors import JobRunSensor
 
@@ -116,6 +117,7 @@ def markaestro_campaign():
     ).expand_kwargs(wait_calls(plan, created.output, published.output))
     report = record_and_report(campaign, plan)
     waited >> report
+    fail_run_when_any_task_fails()
 
 
 markaestro_campaign()

@@ -36,6 +36,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from airflow_provider_markaestro.connect_operators import ConnectCreatePostOperator, ConnectUploadImageOperator
+from airflow_provider_markaestro.fanout import fail_run_when_any_task_fails, require_loaded
 
 SAMPLE_CAMPAIGN = (Path(__file__).resolve().parent / "campaigns" / "spring_launch").as_uri()
 CAMPAIGN_URL = os.environ.get("MARKAESTRO_CAMPAIGN_URL", SAMPLE_CAMPAIGN)
@@ -160,6 +161,7 @@ def report(campaign_json: str, plan: dict, context) -> dict:
     from airflow_provider_markaestro.campaign import Campaign
 
     log = logging.getLogger("airflow.task")
+    require_loaded(campaign_json)
     campaign = Campaign.from_json(campaign_json)
     posts = plan["posts"]
     results = []
@@ -247,6 +249,7 @@ def markaestro_connect_campaign():
         retries=2, retry_delay=RETRY_DELAY,
     ).expand_kwargs(create_calls(plan, uploaded.output))
     created >> record_and_report(campaign, plan)
+    fail_run_when_any_task_fails()
 
 
 markaestro_connect_campaign()

@@ -75,3 +75,12 @@ def test_connect_campaign_schedules_one_post_per_account_images_only(markaestro,
     assert len(emulator_posts(markaestro)) == len(EXPECTED)
     assert task_states(again).get("create_post") in (None, ["skipped"])
     assert task_states(again).get("upload_image") in (None, ["skipped"])
+
+
+def test_connect_campaign_with_a_missing_folder_fails_once_and_clearly(markaestro, tmp_path):
+    dag = load_dag(DAG_ID, "markaestro_connect_campaign.py")
+    dr = dag.test(logical_date=None, run_conf={"campaign_url": (tmp_path / "nowhere").as_uri()})
+    states = task_states(dr)
+    assert dr.state == "failed", states
+    assert states["load_campaign"] == ["failed"] and states["record_and_report"] == ["skipped"]
+    assert emulator_posts(markaestro) == []

@@ -125,8 +125,31 @@ def test_malformed_manifest_fails_before_any_http_call(markaestro, campaign_dag)
     before = len(_requests(markaestro))
     dr = campaign_dag.test(run_conf={"campaign_url": broken.as_uri()})
     assert dr.state == "failed"
-    assert _ti_states(dr)["load_campaign"] == ["failed"]
+    states = _ti_states(dr)
+    assert states["load_campaign"] == ["failed"]
+    assert states["record_and_report"] == ["skipped"]  # no second, confusing error on top of the real one
+    assert states["fail_run_if_a_task_failed"] == ["failed"]
     assert _requests(markaestro)[before:] == []
+
+
+def test_a_run_whose_api_calls_fail_is_red_even_though_the_report_succeeds(markaestro, set_conn, campaign_dag, bucket):
+    wrong = "mk_live_HkAD4hoHWR1H0UbdnwOe.cli_00000000-0000-4000-8000-000000000000." + "x" * 32
+    set_conn("markaestro_default", markaestro.url, wrong)
+    dr = campaign_dag.test(run_conf={"campaign_url": bucket.as_uri()})
+    states = _ti_states(dr)
+    assert states["discover_destinations"] == ["failed"]
+    assert states["record_and_report"] == ["success"]  # it still records (nothing) and reports
+    assert dr.state == "failed"
+    assert _posts(markaestro) == []
+
+
+def test_a_run_where_nothing_fails_leaves_the_guard_skipped(markaestro, campaign_dag, tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "campaign.yaml").write_text("name: empty\nproducts: {main: {conn_id: markaestro_default}}\nposts: []\n")
+    dr = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
+    assert dr.state == "success", _ti_states(dr)
+    assert _ti_states(dr)["fail_run_if_a_task_failed"] == ["skipped"]
 
 
 def test_two_products_fan_out_and_a_product_without_a_matching_destination_sends_nothing(
