@@ -690,6 +690,12 @@ def _validate_post(
     for name in spec.overrides:
         if name not in rules.CAMPAIGN_CHANNELS:
             problems.append(_channel_problem(where, f"overrides.{name}", name))
+        elif not unknown and name not in channels:  # an override that would silently never apply
+            problems.append(ContentProblem(
+                where, f"overrides.{name}",
+                f"the post does not target {name} (its channels: {', '.join(channels) or 'none'}); "
+                f"add {name} to channels or remove the override", given=name, limit=list(channels),
+            ))
 
     # media: path shape, presence, type, size
     kinds: list[str] = []
@@ -933,6 +939,12 @@ def is_sent(entry: Mapping[str, Any] | None) -> bool:
     return bool(entry) and entry.get("status") in SENT_STATUSES  # type: ignore[union-attr]
 
 
+def content_hash(caption: str, media: Sequence[str], delivery_mode: Any, settings: Any) -> str:
+    """What a (post, destination) sends, as the manifest says it: kept in the ledger to notice edits."""
+    text = json.dumps([caption, list(media), delivery_mode, settings], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
 def plan_posts(
     campaign: Campaign,
     product_alias: str,
@@ -968,15 +980,20 @@ def plan_posts(
             channel = str(dest["channel"])
             dest_id = str(dest["id"])
             entry_prev = ledger.get(ledger_key(post.key, dest_id))
+            caption = post.caption_for(channel)
+            mode = post.delivery_mode_for(channel)
+            settings = campaign.settings_for(post, channel)
+            content = content_hash(caption, post.media, mode, settings)
             if is_sent(entry_prev):
+                if entry_prev.get("content_hash") not in (None, content):
+                    log.warning("post %s was already sent to %s (post %s); its content changed in the manifest "
+                                "since and is NOT sent again: give the new version a new post key to send it",
+                                post.key, dest_id, entry_prev.get("post_id"))
                 continue
             try:
                 media_ids = [asset_ids[rel] for rel in post.media]
             except KeyError as exc:
                 raise KeyError(f"post {post.key}: no uploaded asset id for media {exc.args[0]!r}") from None
-            caption = post.caption_for(channel)
-            mode = post.delivery_mode_for(channel)
-            settings = campaign.settings_for(post, channel)
             fingerprint = json.dumps(
                 [campaign.name, product_id, post.key, dest_id, caption, media_ids, mode, settings],
                 ensure_ascii=False,
@@ -992,6 +1009,7 @@ def plan_posts(
                 "delivery_mode": mode,
                 "settings": settings,
                 "idempotency_hint": "mkc-" + hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:40],
+                "content_hash": content,
             }
             if entry_prev and entry_prev.get("post_id"):
                 item["previous_post_id"] = entry_prev["post_id"]
@@ -1026,7 +1044,7 @@ def read_ledger(location: str | ObjectStoragePath | Campaign, conn_id: str | Non
     return data
 
 
-_RESULT_FIELDS = ("post_id", "status", "product_id", "channel", "error", "external_url")
+_RESULT_FIELDS = ("post_id", "status", "product_id", "channel", "error", "external_url", "content_hash")
 
 
 def record_results(

@@ -237,7 +237,7 @@ class ConnectCreatePostOperator(MarkaestroBaseOperator):
 
     template_fields: Sequence[str] = (
         "caption", "media_ids", "social_accounts", "scheduled_at", "is_draft", "media_kinds", "allow_partial",
-        "markaestro_conn_id",
+        "recent_posts_to_check", "markaestro_conn_id",
     )
     template_fields_renderers = {"media_ids": "json", "social_accounts": "json"}
 
@@ -353,7 +353,7 @@ class ConnectCreatePostOperator(MarkaestroBaseOperator):
         """Posts an earlier try created although its answer was lost, mapped to their accounts."""
         candidates = []
         for n, post in enumerate(self.hook.connect_iter_posts()):
-            if n >= self.recent_posts_to_check:
+            if n >= int(self.recent_posts_to_check):
                 break
             if post.id in known_ids or post.caption != caption or len(post.media_urls) != len(media):
                 continue
@@ -364,7 +364,7 @@ class ConnectCreatePostOperator(MarkaestroBaseOperator):
             candidates.append(post)
         if not candidates:
             self.log.info("No post with this caption among the %d newest: the interrupted try created nothing "
-                          "for %d account(s); sending again", self.recent_posts_to_check, len(suspects))
+                          "for %d account(s); sending again", int(self.recent_posts_to_check), len(suspects))
             return {}
         wanted: dict[str, list[str]] = {}
         for token in suspects:

@@ -66,7 +66,8 @@ class MarkaestroAPIError(MarkaestroError):
             text += " [" + "; ".join(str(i) for i in self.issues) + "]"
         if self.request_id:
             text += f" (requestId {self.request_id})"
-        return text
+        hint = _HINTS.get(self.error_code)
+        return f"{text}; {hint}" if hint else text
 
     def __reduce__(self):  # exceptions pickle their args by default; rebuild from the fields instead
         return (_rebuild, (type(self), self.__dict__.copy()))
@@ -75,6 +76,14 @@ class MarkaestroAPIError(MarkaestroError):
     def is_retryable(self) -> bool:
         """429 and 5xx may succeed later; 4xx content errors never will."""
         return self.status_code == 429 or self.status_code >= 500
+
+
+#: What to check next, for the errors a connection's settings cause (contract §2.2).
+_HINTS = {
+    "UNAUTHENTICATED": "check the API key in the connection's password: wrong, revoked or expired",
+    "FORBIDDEN": "the API key lacks the scope this route needs (or names another product)",
+    "API_KEY_NOT_BOUND_TO_PRODUCT": "create a key bound to a product in the Markaestro dashboard",
+}
 
 
 class MarkaestroAuthError(MarkaestroAPIError):

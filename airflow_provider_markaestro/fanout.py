@@ -190,7 +190,7 @@ def record_and_report(campaign_json: str | Mapping[str, Any], plan: list[dict[st
         results = [results]
     rows = summarize(plan, list(results))
     record_results(campaign.location,
-                   [r for r in rows if r["post_id"]],
+                   [{**r, "content_hash": e.get("content_hash")} for e, r in zip(plan, rows) if r["post_id"]],
                    campaign.conn_id)
     log.info("Campaign %s: %d post(s) this run\n%s", campaign.name, len(rows), format_table(rows) if rows else "")
     new_by_product: dict[str, list[dict[str, Any]]] = {}

@@ -163,29 +163,53 @@ class MarkaestroHook(BaseHook):
 
     # --- connection -------------------------------------------------------------------------
 
-    def _settings_from(self, conn: Any, extra: dict[str, Any]) -> ClientSettings:
-        if not conn.password:
+    def _api_key(self, password: str | None) -> str:
+        """The key as a header can carry it: surrounding whitespace (a pasted or file-read key's
+        trailing newline) is dropped; anything else outside printable ASCII is refused by position."""
+        key = (password or "").strip()
+        if not key:
             raise ValueError(
                 f"Markaestro connection {self.markaestro_conn_id!r} has no API key: put it in the password field"
             )
+        bad = next((i for i, ch in enumerate(key) if not "!" <= ch <= "~"), None)
+        if bad is not None:
+            raise ValueError(
+                f"Markaestro connection {self.markaestro_conn_id!r}: the API key (password field) has a space, "
+                f"control or non-ASCII character at position {bad + 1} of {len(key)}; paste the mk_live_… key alone"
+            )
+        return key
+
+    def _extra_number(self, extra: dict[str, Any], name: str, cast: type[float] | type[int], default: Any) -> Any:
+        value = extra.get(name)
+        if value is None or value == "":
+            return default
+        try:
+            return cast(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Markaestro connection {self.markaestro_conn_id!r}: extra {name!r} must be a number, got {value!r}"
+            ) from None
+
+    def _settings_from(self, conn: Any, extra: dict[str, Any]) -> ClientSettings:
+        api_key = self._api_key(conn.password)
         base_url = resolve_base_url(conn.host, conn.port)
-        timeout = float(self._timeout if self._timeout is not None else extra.get("timeout") or 30)
-        retries = int(self._max_retries if self._max_retries is not None else extra.get("max_retries") or 6)
+        number = self._extra_number
+        timeout = float(self._timeout) if self._timeout is not None else number(extra, "timeout", float, 30.0)
+        retries = int(self._max_retries) if self._max_retries is not None else number(extra, "max_retries", int, 6)
         web_url = str(extra.get("web_url") or base_url).rstrip("/")
-        window = float(
-            self._window if self._window is not None
-            else extra.get("rate_limit_window_seconds") or DEFAULT_RATE_LIMIT_WINDOW_SECONDS
+        window = (
+            float(self._window) if self._window is not None
+            else number(extra, "rate_limit_window_seconds", float, DEFAULT_RATE_LIMIT_WINDOW_SECONDS)
         )
-        global_limit = extra.get("global_rate_limit")
         return ClientSettings(
             base_url,
-            conn.password,
+            api_key,
             timeout,
             max(1, retries),
             web_url,
-            max_retry_wait=float(extra.get("max_retry_wait") or MAX_RETRY_AFTER_SECONDS),
+            max_retry_wait=number(extra, "max_retry_wait", float, MAX_RETRY_AFTER_SECONDS),
             rate_limit_window_seconds=window,
-            global_rate_limit=int(global_limit) if global_limit else None,
+            global_rate_limit=number(extra, "global_rate_limit", int, None) or None,
             pace_requests=self._pace if self._pace is not None else _flag(extra.get("pace_requests"), True),
         )
 
@@ -193,6 +217,8 @@ class MarkaestroHook(BaseHook):
     def settings(self) -> ClientSettings:
         conn = self.get_connection(self.markaestro_conn_id)
         mask_secret(conn.password)
+        if conn.password and conn.password.strip() != conn.password:
+            mask_secret(conn.password.strip())
         return self._settings_from(conn, conn.extra_dejson)
 
     async def asettings(self) -> ClientSettings:
@@ -201,6 +227,8 @@ class MarkaestroHook(BaseHook):
             return self.__dict__["settings"]
         conn = await self.aget_connection(self.markaestro_conn_id)
         await amask_secret(conn.password)
+        if conn.password and conn.password.strip() != conn.password:
+            await amask_secret(conn.password.strip())
         extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else conn.extra_dejson
         settings = self._settings_from(conn, extra)
         self.__dict__["settings"] = settings

@@ -251,7 +251,7 @@ class PublishPostOperator(MarkaestroBaseOperator):
     ``wait_for_completion=True`` it also waits for the post to settle (deferrable when asked).
     """
 
-    template_fields: Sequence[str] = ("post_id", "markaestro_conn_id")
+    template_fields: Sequence[str] = ("post_id", "poll_interval", "wait_timeout", "markaestro_conn_id")
     operator_extra_links = (MarkaestroPostLink(), MarkaestroJobRunLink())
 
     def __init__(
@@ -296,7 +296,7 @@ class PublishPostOperator(MarkaestroBaseOperator):
         if self.wait_for_completion:
             from airflow_provider_markaestro.sensors import wait_for_publish
 
-            wait_for_publish(self, context, run_id, self.post_id, self.poll_interval, self.wait_timeout,
+            wait_for_publish(self, context, run_id, self.post_id, float(self.poll_interval), float(self.wait_timeout),
                              self.deferrable, soft_fail=False, cancel_on_kill=self.cancel_on_kill)
         return run_id
 

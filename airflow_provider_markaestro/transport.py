@@ -42,6 +42,7 @@ import logging
 import math
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -284,9 +285,35 @@ class RetryPolicy:
         return None
 
     def delay_for_exception(self, spec: RequestSpec, exc: Exception, attempt: int) -> float | None:
-        if attempt >= self.max_attempts or not spec.retry_safe:
+        if attempt >= self.max_attempts or not spec.retry_safe or is_permanent(exc):
             return None
         return self.backoff(attempt)
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def is_permanent(exc: Exception) -> bool:
+    """Failures that the same request will meet again: a malformed request or a TLS mismatch."""
+    if isinstance(exc, (httpx.LocalProtocolError, httpx.UnsupportedProtocol)):
+        return True
+    return _ssl_error(exc) is not None
+
+
+def transport_hint(exc: Exception) -> str:
+    """A next step for the failures a connection's settings cause."""
+    tls = _ssl_error(exc)
+    if tls is not None and "WRONG_VERSION_NUMBER" in str(tls):
+        return " (the server answered in plain HTTP: write http:// in the connection's host)"
+    if tls is not None:
+        return " (TLS failed: check the host's scheme and certificate)"
+    return ""
 
 
 # --- rate-limit pacing --------------------------------------------------------------------------
@@ -565,9 +592,10 @@ class _BaseTransport:
 
     def _transport_error(self, spec: RequestSpec, exc: Exception, attempts: int) -> MarkaestroTransportError:
         why = "" if spec.retry_safe else " (not retried: replaying this request could act twice)"
+        detail = redact_url(exc).replace(self._api_key, "<api key>") if self._api_key else redact_url(exc)
         return MarkaestroTransportError(
             f"Markaestro {spec.method} {spec.display_path} got no answer after {attempts} attempt(s){why}: "
-            f"{type(exc).__name__}: {redact_url(exc)}"
+            f"{type(exc).__name__}: {detail}{transport_hint(exc)}"
         )
 
 

@@ -365,3 +365,14 @@ def test_campaign_not_modified_on_disk(tmp_path):
     assert {f.name: f.stat().st_mtime_ns for f in folder.iterdir()} == before
     assert not (folder / "_markaestro").exists()
     assert os.listdir(folder)
+
+
+def test_an_override_for_a_channel_the_post_does_not_target_is_a_problem(tmp_path):
+    folder = write_campaign(tmp_path / "c", {"posts": [{
+        "key": "a", "caption": "Hi", "media": ["rocket.jpg"], "channels": ["facebook"],
+        "overrides": {"threads": {"caption": "never sent"}},
+    }]}, name="campaign.json")
+    assert problems_of(folder) == [
+        "campaign.json posts[0] (key=a) overrides.threads: the post does not target threads (its channels: "
+        "facebook); add threads to channels or remove the override"
+    ]

@@ -51,7 +51,7 @@ def test_fan_out_one_entry_per_post_and_matching_destination(sample, asset_ids):
     for e in plan:
         assert set(e) == {
             "post_key", "product_id", "destination_id", "channel", "caption",
-            "media_asset_ids", "delivery_mode", "settings", "idempotency_hint",
+            "media_asset_ids", "delivery_mode", "settings", "idempotency_hint", "content_hash",
         }
         assert e["product_id"] == "prod_1"
     by = {(e["post_key"], e["destination_id"]): e for e in plan}
@@ -193,6 +193,21 @@ def test_ledger_drives_the_next_plan(sample_copy):
     first = plan_posts(camp, "northwind", "prod_1", DESTINATIONS, ids, read_ledger(sample_copy))
     record_results(sample_copy, [dict(e, post_id=f"p{i}", status="published") for i, e in enumerate(first)])
     assert plan_posts(camp, "northwind", "prod_1", DESTINATIONS, ids, read_ledger(sample_copy)) == []
+
+
+def test_a_sent_post_edited_in_the_manifest_is_not_resent_but_warned_about(sample_copy, caplog):
+    camp = load_campaign(sample_copy)
+    ids = {rel: "ast_" + rel for rel in camp.media_files()}
+    first = plan_posts(camp, "northwind", "prod_1", DESTINATIONS, ids, {})
+    record_results(sample_copy, [dict(e, post_id=f"p{i}", status="published") for i, e in enumerate(first)])
+    manifest = sample_copy / "campaign.yaml"
+    manifest.write_text(manifest.read_text().replace("the launch crew runs on coffee", "the crew runs on tea"))
+    edited = load_campaign(sample_copy)
+    with caplog.at_level("WARNING", logger="airflow_provider_markaestro.campaign"):
+        assert plan_posts(edited, "northwind", "prod_1", DESTINATIONS, ids, read_ledger(sample_copy)) == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "post cafe-thread was already sent to " + TH in warnings[0]
+    assert "new post key" in warnings[0]
 
 
 def test_record_results_requires_keys(sample_copy):

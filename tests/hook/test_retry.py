@@ -184,3 +184,22 @@ def test_a_huge_retry_after_waits_only_the_ceiling_then_gives_up():
     transport.close()
     assert len(sent) == 3 and time.monotonic() - started < 1
     assert exc.value.retry_after == 3600  # the server's ask stays visible to the caller
+
+
+def test_https_to_a_plain_http_server_fails_at_once_and_says_http(markaestro, demo_seed, set_conn, monkeypatch):
+    """A scheme-less host means https; against a plain-HTTP server that can never succeed."""
+    set_conn("no_scheme", markaestro.url.removeprefix("http://"), demo_seed.api_keys[0].key)
+    attempts = []
+    monkeypatch.setattr(RetryPolicy, "backoff", lambda self, attempt: attempts.append(attempt) or 0.01)
+    with MarkaestroHook("no_scheme") as hook, pytest.raises(MarkaestroTransportError, match="write http://") as err:
+        hook.list_products()
+    assert attempts == []  # not retried
+    assert "1 attempt" in str(err.value)
+
+
+def test_forbidden_says_which_setting_to_check(markaestro, demo_seed, set_conn):
+    readonly = next(k for k in demo_seed.api_keys if k.scopes and "posts.write" not in k.scopes)
+    set_conn("readonly", markaestro.url, readonly.key)
+    with MarkaestroHook("readonly") as hook, pytest.raises(MarkaestroAPIError, match="lacks the scope") as err:
+        hook.create_post(api.post_body("threads", "no scope"))
+    assert err.value.status_code == 403

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import httpx
 import pytest
 
 from airflow_provider_markaestro import api
@@ -72,3 +73,30 @@ def test_transport_errors_do_not_carry_query_strings(set_conn, demo_seed):
 def test_redact_url():
     assert redact_url("PUT https://s.example/o/a.mp4?sig=abc&x=1 done") == "PUT https://s.example/o/a.mp4?<redacted> done"
     assert redact_url("https://markaestro.com/api/public/v1/posts") == "https://markaestro.com/api/public/v1/posts"
+
+
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", "  "])
+def test_a_key_with_surrounding_whitespace_works_and_is_masked(markaestro, demo_seed, set_conn, suffix):
+    key = demo_seed.api_keys[0].key
+    set_conn("padded", markaestro.url, " " + key + suffix)
+    with MarkaestroHook("padded") as hook:
+        assert hook.get_bound_product().id == demo_seed.api_keys[0].product_id
+
+
+@pytest.mark.parametrize("inside", [" ", "\n", "é"], ids=["space", "newline", "non-ascii"])
+def test_a_key_a_header_cannot_carry_is_refused_before_sending_without_echoing_it(markaestro, demo_seed, set_conn,
+                                                                                   inside):
+    key = demo_seed.api_keys[0].key
+    broken = key[:20] + inside + key[20:]
+    set_conn("broken", markaestro.url, broken)
+    before = len(httpx.get(f"{markaestro.url}/_emulator/requests").json()["requests"])
+    with MarkaestroHook("broken") as hook, pytest.raises(ValueError, match=r"'broken'.*position 21 of") as err:
+        hook.get_bound_product()
+    assert key[21:] not in str(err.value) and key[:20] not in str(err.value)
+    assert len(httpx.get(f"{markaestro.url}/_emulator/requests").json()["requests"]) == before
+
+
+def test_a_bad_number_in_the_extras_names_the_connection_and_the_extra(markaestro, demo_seed, set_conn):
+    set_conn("slow", markaestro.url, demo_seed.api_keys[0].key, timeout="abc")
+    with MarkaestroHook("slow") as hook, pytest.raises(ValueError, match=r"'slow': extra 'timeout' must be a number, got 'abc'"):
+        hook.get_bound_product()
