@@ -143,6 +143,14 @@ def run(build: Path, seed: Path, campaign: Path, extra_env: dict[str, str] | Non
               f"{calls_first} HTTP calls to Markaestro.")
         print(f"Second run of the same campaign: rc={rc}, {len(again) - len(emulator_posts)} new post(s), "
               f"{len(second)} HTTP calls ({len(mutating)} mutating).")
+        report["runs"] = [
+            {"run": 1, "seconds": round(first_run, 1), "http_calls": calls_first,
+             "mutating_calls": sum(1 for r in requests[:calls_first] if r["method"] != "GET"),
+             "new_posts": len(emulator_posts)},
+            {"run": 2, "rc": rc, "http_calls": len(second), "mutating_calls": len(mutating),
+             "new_posts": len(again) - len(emulator_posts)},
+        ]
+        (build / "demo-report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         print(f"Report: {build / 'demo-report.json'}  Airflow log: {log_path}")
         return rc if rc != 0 else (0 if len(again) == len(emulator_posts) else 1)
     finally:
