@@ -64,9 +64,13 @@ from .webhooks import Job, WebhookBook
 # Cumulative storage caps per plan (None = unlimited).
 PLAN_STORAGE_BYTES: dict[str, int | None] = {"starter": 10 * 10**9, "pro": 100 * 10**9, "business": None}
 REQUEST_LOG_SIZE = 10_000
-STORAGE_FULL = "Storage limit reached for this workspace"
 
 Outcome = tuple[int, dict[str, Any]]
+
+
+def storage_full() -> ApiError:
+    """§4.4: the media routes build this 402 themselves: `{"error"}` only, no message, no requestId."""
+    return route_built(402, "QUOTA_EXCEEDED_STORAGE")
 
 
 def _product(seed: ProductSeed, scale: float) -> Product:
@@ -444,7 +448,7 @@ class EmulatorState:
     ) -> MediaAsset:
         """Charge storage (unless reserved earlier), then move the file to its final path (images and videos apart)."""
         if charge and not self._reserve(size):
-            raise route_built(402, "QUOTA_EXCEEDED_STORAGE", STORAGE_FULL)
+            raise storage_full()
         asset_id = asset_id or new_asset_id()
         folder = "public-media" if kind == "image" else "videos"
         storage_path = f"workspaces/{self.workspace_id}/{folder}/{asset_id}.{extension}"
@@ -486,7 +490,7 @@ class EmulatorState:
         """Reserve the declared bytes, then sign a PUT URL for the staging object."""
         with self.transaction() as now:
             if not self._reserve(size):
-                raise route_built(402, "QUOTA_EXCEEDED_STORAGE", STORAGE_FULL)
+                raise storage_full()
             session_id = new_asset_id()
             extension = extension_of(content_type)
             staging = f"_upload-staging/{self.workspace_id}/public-api/{session_id}.{extension}"
@@ -577,7 +581,7 @@ class EmulatorState:
     def connect_upload_url(self, client_id: str, mime: str, reserve: int, origin: str) -> dict[str, Any]:
         with self.transaction() as now:
             if reserve > 0 and not self._reserve(reserve):
-                raise route_built(402, "QUOTA_EXCEEDED_STORAGE", STORAGE_FULL)
+                raise storage_full()
             media_id = new_asset_id()
             expires_ms = int((now + CONNECT_URL_LIFETIME_SECONDS * self.seed.clock.scale) * 1000)
             payload = {"v": 2, "ws": self.workspace_id, "assetId": media_id, "mime": mime, "clientId": client_id, "exp": expires_ms}

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import RAW, KEY_NORTHWIND, MP4, P, RL_HEADERS, Api, demo_seed_dict, gif, jpeg, png, webp
+from .support import RAW, KEY_NORTHWIND, MP4, P, RL_HEADERS, Api, assert_error, demo_seed_dict, gif, jpeg, png, webp
 
 
 @pytest.mark.parametrize(
@@ -70,8 +70,6 @@ def test_storage_quota_is_a_route_built_402(start_server: Callable[..., Emulator
     try:
         assert api.upload("a.png", b"\x89PNG" + b"x" * 60, "image/png").status_code == 201
         refused = api.upload("b.png", b"\x89PNG" + b"x" * 60, "image/png")
-        assert refused.status_code == 402
-        assert set(refused.json()) == {"error", "message"} and refused.json()["error"] == "QUOTA_EXCEEDED_STORAGE"
-        assert "x-ratelimit-limit" in refused.headers
+        assert_error(refused, 402, "QUOTA_EXCEEDED_STORAGE", rid=False, rl=True)
     finally:
         api.close()
