@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import ApiError, mapped, not_found
 from .ids import auto_id
-from .jsstr import js_length
+from .jsstr import js_length, js_trim
 from .models import Destination, MediaAsset, Post, Product
 
 
@@ -40,7 +40,10 @@ SINGLE_VIDEO_CHANNELS = ("pinterest", "linkedin")
 
 
 def check_content(data: Mapping[str, Any]) -> None:
-    """Steps 1-5: media count, required media, caption length (UTF-16), text rules, settings type."""
+    """Steps 1-5: media count, required media, caption length (UTF-16), text rules, settings type.
+
+    Only reads the caption: what is stored is the caption exactly as the route passed it.
+    """
     channel = data["channel"]
     rules = CHANNEL_RULES[channel]
     media_ids: list[str] = data["mediaAssetIds"]
@@ -53,7 +56,8 @@ def check_content(data: Mapping[str, Any]) -> None:
         raise mapped(f"VALIDATION_{channel.upper()}_CAPTION_TOO_LONG")
     if channel == "facebook" and not caption and not media_ids:
         raise mapped("VALIDATION_FACEBOOK_POST_REQUIRES_CONTENT_OR_MEDIA")
-    if channel == "linkedin" and not caption:
+    # Blank, not just empty: Connect does not trim captions, so "   " reaches this check verbatim.
+    if channel == "linkedin" and not js_trim(caption):
         raise mapped("VALIDATION_LINKEDIN_POST_REQUIRES_CONTENT")
     settings = data.get("settings")
     if settings is not None and settings["__type"] != channel:

@@ -125,9 +125,12 @@ def test_facebook_needs_caption_or_media():
         assert "caption" in p.field and "mediaAssetIds" in p.field
 
 
-def test_linkedin_needs_non_blank_caption_even_with_media():
-    (p,) = check_post("linkedin", " \t ", ["image"], None, "li")
+@pytest.mark.parametrize("caption", ["", " \t ", "\u3000\ufeff\n"])
+def test_linkedin_needs_non_blank_caption_even_with_media(caption):
+    """Blank = empty after JavaScript trim(), so U+3000/U+FEFF count as whitespace (Connect does not trim for us)."""
+    (p,) = check_post("linkedin", caption, ["image"], None, "li")
     assert p.code == "VALIDATION_LINKEDIN_POST_REQUIRES_CONTENT" and p.field == "caption"
+    assert str(p) == "li caption: blank caption given, linkedin requires a non-blank caption"
 
 
 @pytest.mark.parametrize("channel", ["pinterest", "linkedin"])

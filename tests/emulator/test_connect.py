@@ -153,6 +153,22 @@ def test_create_all_failed_maps_first_error(api: Api) -> None:
     assert_error(api.post(f"{C}/posts", json={"social_accounts": [IG]}), 400, "VALIDATION_INSTAGRAM_REQUIRES_MEDIA", rid=True, rl=False)
 
 
+def test_linkedin_blank_caption_is_refused_but_other_captions_are_kept_verbatim(api: Api) -> None:
+    """§8.4 / §7.3.1 step 4: LinkedIn needs a non-blank caption; Connect does not trim, so the check must."""
+    blank = " \t\u3000\n"  # JavaScript trim() whitespace, incl. an ideographic space
+    only_linkedin = api.post(f"{C}/posts", json={"caption": blank, "social_accounts": [LI]})
+    assert_error(only_linkedin, 400, "VALIDATION_LINKEDIN_POST_REQUIRES_CONTENT", rid=True, rl=False)
+    scheduled = api.post(f"{C}/posts", json={"caption": blank, "social_accounts": [LI], "is_draft": False, "scheduled_at": "2030-01-01T00:00:00Z"})
+    assert_error(scheduled, 400, "VALIDATION_LINKEDIN_POST_REQUIRES_CONTENT", rid=True, rl=False)
+    threads = f"{NORTHWIND}#threads:threads:25123456789012345"
+    mixed = api.post(f"{C}/posts", json={"caption": blank, "social_accounts": [LI, threads]})
+    assert mixed.status_code == 201, mixed.text
+    assert mixed.json()["errors"] == [{"account": LI, "error": "VALIDATION_LINKEDIN_POST_REQUIRES_CONTENT"}]
+    assert api.post_of(mixed.json()["id"])["caption"] == blank  # threads accepts it, stored byte for byte
+    padded = api.post(f"{C}/posts", json={"caption": "  hi\u3000", "social_accounts": [LI]})
+    assert padded.status_code == 201 and api.post_of(padded.json()["id"])["caption"] == "  hi\u3000"
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

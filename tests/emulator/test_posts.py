@@ -111,6 +111,7 @@ def test_caption_length_counts_utf16_code_units(api: Api) -> None:
         ({"channel": "linkedin", "caption": "x" * 3001}, 400, "VALIDATION_LINKEDIN_CAPTION_TOO_LONG"),
         ({"channel": "facebook"}, 400, "VALIDATION_FACEBOOK_POST_REQUIRES_CONTENT_OR_MEDIA"),
         ({"channel": "linkedin", "caption": "   "}, 400, "VALIDATION_LINKEDIN_POST_REQUIRES_CONTENT"),
+        ({"channel": "linkedin", "caption": "\u3000\ufeff\n"}, 400, "VALIDATION_LINKEDIN_POST_REQUIRES_CONTENT"),
         ({"channel": "facebook", "caption": "x", "settings": {"__type": "tiktok"}}, 400, "VALIDATION_SETTINGS_CHANNEL_MISMATCH"),
         ({"channel": "facebook", "caption": "x", "productId": ORBIT}, 400, "VALIDATION_PRODUCT_SCOPE_MISMATCH"),
         ({"channel": "facebook", "caption": "x", "brandId": ORBIT}, 400, "VALIDATION_PRODUCT_SCOPE_MISMATCH"),
