@@ -119,6 +119,9 @@ LEDGER_PATH = f"{LEDGER_DIR}/{LEDGER_FILE}"
 #: Ledger statuses that mean "already sent, do not send again". ``failed`` (and anything else,
 #: e.g. ``draft`` when a create worked but the publish call did not) is retried by a later run.
 SENT_STATUSES = frozenset({"published", "platform_action_required"})
+# A post an earlier run created that has not gone out yet: publish it again instead of a new post
+# (Markaestro publishes draft, scheduled, failed and partial_failed posts; a publishing one is followed).
+REUSABLE_STATUSES = frozenset({"draft", "scheduled", "publishing", "failed", "partial_failed"})
 
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 _CAROUSEL = "carousel"
@@ -963,7 +966,9 @@ def plan_posts(
     Entry keys: ``post_key``, ``product_id``, ``destination_id``, ``channel``, ``caption``
     (verbatim), ``media_asset_ids`` (manifest order), ``delivery_mode``, ``settings`` (API object
     with ``__type`` or ``None``), ``idempotency_hint`` (stable for the same content, changes when
-    the content changes) and, when the ledger has an unsent earlier attempt, ``previous_post_id``.
+    the content changes), ``content_hash`` and, when the ledger has an unsent earlier attempt,
+    ``previous_post_id``; ``reuses_post`` when that post has this very content and is published
+    again instead of creating a new one (its media ids come from the ledger: nothing to upload).
     """
     if isinstance(campaign, (str, bytes, Mapping)):
         campaign = Campaign.from_json(campaign)  # type: ignore[arg-type]
@@ -990,10 +995,14 @@ def plan_posts(
                                 "since and is NOT sent again: give the new version a new post key to send it",
                                 post.key, dest_id, entry_prev.get("post_id"))
                 continue
-            try:
-                media_ids = [asset_ids[rel] for rel in post.media]
-            except KeyError as exc:
-                raise KeyError(f"post {post.key}: no uploaded asset id for media {exc.args[0]!r}") from None
+            reuse = _reusable_entry(entry_prev, content, len(post.media))
+            if reuse:
+                media_ids = list(reuse["media_asset_ids"])  # the earlier post's own assets: no new upload
+            else:
+                try:
+                    media_ids = [asset_ids[rel] for rel in post.media]
+                except KeyError as exc:
+                    raise KeyError(f"post {post.key}: no uploaded asset id for media {exc.args[0]!r}") from None
             fingerprint = json.dumps(
                 [campaign.name, product_id, post.key, dest_id, caption, media_ids, mode, settings],
                 ensure_ascii=False,
@@ -1013,8 +1022,19 @@ def plan_posts(
             }
             if entry_prev and entry_prev.get("post_id"):
                 item["previous_post_id"] = entry_prev["post_id"]
+            if reuse:
+                item["reuses_post"] = True
             plan.append(item)
     return plan
+
+
+def _reusable_entry(entry: Mapping[str, Any] | None, content: str, media_count: int) -> Mapping[str, Any] | None:
+    """A ledger entry whose post can be published again as is: same content, known media."""
+    if not entry or not entry.get("post_id") or entry.get("status") not in REUSABLE_STATUSES:
+        return None
+    if entry.get("content_hash") != content or len(entry.get("media_asset_ids") or []) != media_count:
+        return None
+    return entry
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1044,7 +1064,8 @@ def read_ledger(location: str | ObjectStoragePath | Campaign, conn_id: str | Non
     return data
 
 
-_RESULT_FIELDS = ("post_id", "status", "product_id", "channel", "error", "external_url", "content_hash")
+_RESULT_FIELDS = ("post_id", "status", "product_id", "channel", "error", "external_url", "content_hash",
+                  "media_asset_ids")
 
 
 def record_results(

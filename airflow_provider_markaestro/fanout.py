@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_markaestro import rules
-from airflow_provider_markaestro.campaign import Campaign, plan_posts, read_ledger, record_results
+from airflow_provider_markaestro.campaign import Campaign, is_sent, plan_posts, read_ledger, record_results
 from airflow_provider_markaestro.hook import MarkaestroHook
 
 log = logging.getLogger(__name__)
@@ -54,20 +54,71 @@ def fail_run_when_any_task_fails() -> None:
 
 
 def discover_targets(campaign_json: str | Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Per product alias with posts: its connection, bound product id and destinations."""
+    """Per product alias with posts: its connection, bound product id and destinations.
+
+    Also reconciles the ledger with Markaestro for posts an earlier run left unsettled
+    (:func:`reconcile_ledger`), so planning never sends such a post a second time.
+    """
     campaign = _campaign(campaign_json)
     targets = []
     for alias, ref in campaign.products.items():
         if not campaign.posts_for_product(alias):
             continue
         with MarkaestroHook(markaestro_conn_id=ref.conn_id) as hook:
-            product = hook.get_bound_product()
+            product = _bound_product(hook, alias, ref.conn_id)
             destinations = [d.to_json() for d in hook.list_destinations(product.id)]
+            reconcile_ledger(campaign, hook, product.id)
         log.info("Product %s (%s, connection %s): %d destination(s)", alias, product.id, ref.conn_id,
                  len(destinations))
         targets.append({"alias": alias, "conn_id": ref.conn_id, "product_id": product.id,
                         "product_name": product.name, "destinations": destinations})
     return targets
+
+
+def _bound_product(hook: MarkaestroHook, alias: str, conn_id: str):
+    """The key's product. A 4xx (a wrong or revoked key, a missing scope) fails the task at once,
+    naming the campaign product and its connection: with several products that is the first question."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_markaestro.exceptions import MarkaestroAPIError
+
+    try:
+        return hook.get_bound_product()
+    except MarkaestroAPIError as exc:
+        if exc.status_code >= 500 or exc.status_code == 429:
+            raise
+        raise AirflowFailException(f"campaign product {alias!r} (connection {conn_id!r}): {exc}") from exc
+
+
+def reconcile_ledger(campaign: Campaign, hook: MarkaestroHook, product_id: str) -> dict[str, dict[str, Any]]:
+    """Bring the ledger up to date for posts an earlier run created but did not see settle.
+
+    A run can end before it knows how a post ended (a wait that failed, a worker that died, a
+    report that never ran). Such a ledger entry has a ``post_id`` but no sent status; its post is
+    read back so the plan can skip it (it went out after all), reuse it (still a draft, publishing
+    or failed: publishing it again is allowed and is not a second post) or create it anew (deleted).
+    Makes no call when every entry is settled, which is the normal case.
+    """
+    from airflow_provider_markaestro.exceptions import MarkaestroNotFound
+
+    ledger = read_ledger(campaign.location, campaign.conn_id)
+    updates = []
+    for key, entry in ledger.items():
+        if entry.get("product_id") != product_id or not entry.get("post_id") or is_sent(entry):
+            continue
+        post_key, destination_id = key.split("|", 1)
+        try:
+            post = hook.get_post(entry["post_id"])
+        except MarkaestroNotFound:
+            updates.append({**entry, "post_key": post_key, "destination_id": destination_id, "post_id": "",
+                            "status": "missing", "error": "the post no longer exists in Markaestro"})
+            continue
+        log.info("Ledger: %s → %s was %s, is now %s (post %s)", post_key, destination_id, entry.get("status"),
+                 post.status, post.id)
+        updates.append({**entry, "post_key": post_key, "destination_id": destination_id, "status": post.status,
+                        "media_asset_ids": list(post.media_asset_ids), "external_url": post.external_url or None,
+                        "error": post.failure_reason or None})
+    return record_results(campaign.location, updates, campaign.conn_id) if updates else ledger
 
 
 def _pending(campaign: Campaign, target: Mapping[str, Any], ledger: Mapping[str, Any],
@@ -88,6 +139,8 @@ def uploads_needed(campaign_json: str | Mapping[str, Any], targets: list[dict[st
     for target in targets:
         needed: dict[str, None] = {}
         for entry in _pending(campaign, target, ledger):
+            if entry.get("reuses_post"):  # an earlier run's post keeps its media: nothing to upload
+                continue
             for rel in entry["media_asset_ids"]:  # placeholders: the relative paths themselves
                 needed.setdefault(rel, None)
         for rel in needed:
@@ -124,6 +177,7 @@ def plan_create_calls(
                 "destination_id": entry["destination_id"],
                 "channel": entry["channel"],
                 "markaestro_conn_id": conn_id,
+                "content_hash": entry["content_hash"],
                 "create": {
                     "markaestro_conn_id": conn_id,
                     "channel": entry["channel"],
@@ -141,20 +195,69 @@ def plan_create_calls(
     return plan
 
 
-def summarize(plan: list[dict[str, Any]], results: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
-    """One row per planned (post, destination): what the wait task saw, or why nothing is known."""
+def _pull_mapped(context: Mapping[str, Any], task_id: str, count: int, key: str = "return_value") -> list[Any]:
+    """One value per map index ``0..count-1`` of a mapped task, ``None`` where it pushed nothing.
+
+    Pulling a mapped task's ``.output`` drops the indexes that pushed nothing (a task that failed or
+    returned ``None``), which would shift every later value onto the wrong post; explicit map
+    indexes keep the positions.
+    """
+    if count == 0:
+        return []
+    values = context["ti"].xcom_pull(task_ids=task_id, key=key, map_indexes=list(range(count)))
+    return list(values) if isinstance(values, list) else [values]
+
+
+def publish_kwargs(plan: list[dict[str, Any]] | None, context: Mapping[str, Any],
+                   create_task_id: str = "create_post") -> list[dict[str, Any]]:
+    """PublishPostOperator kwargs for every planned post that was created (a failed create is skipped)."""
+    plan = plan or []
+    created = _pull_mapped(context, create_task_id, len(plan))
+    return [{"post_id": post_id, "markaestro_conn_id": entry["markaestro_conn_id"]}
+            for entry, post_id in zip(plan, created, strict=True) if post_id]
+
+
+def wait_kwargs(publishes: list[dict[str, Any]] | None, context: Mapping[str, Any],
+                publish_task_id: str = "publish_post") -> list[dict[str, Any]]:
+    """JobRunSensor kwargs for every publish that went through, paired by map index.
+
+    A publish that found its post already publishing returns no run id: the sensor then follows the
+    post alone. A publish that failed pushed no :data:`PUBLISH_XCOM_KEY` and is not waited for.
+    """
+    from airflow_provider_markaestro.operators import PUBLISH_XCOM_KEY
+
+    publishes = publishes or []
+    started = _pull_mapped(context, publish_task_id, len(publishes), key=PUBLISH_XCOM_KEY)
+    return [{**call, "job_run_id": info.get("job_run_id")}
+            for call, info in zip(publishes, started, strict=True) if info]
+
+
+def summarize(plan: list[dict[str, Any]], created: list[str | None],
+              results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per planned (post, destination): what its wait saw, or how far it got.
+
+    ``created`` holds the post id of each plan entry (``None`` where the create failed) and
+    ``results`` the wait results by post id. A post created but not seen to settle is recorded with
+    status ``created``: the next run reads it back instead of sending it again.
+    """
     rows = []
-    for entry, result in zip(plan, results, strict=True):
-        result = result or {}
+    for entry, post_id in zip(plan, created, strict=True):
+        result = results.get(post_id or "") or {}
+        if result:
+            error = result.get("error") or ""
+        elif post_id:
+            error = "created, but the run did not see its publish settle (the next run checks it)"
+        else:
+            error = "the post was not created"
         rows.append({
             "post_key": entry["post_key"],
             "product_id": entry["product_id"],
             "destination_id": entry["destination_id"],
             "channel": entry["channel"],
-            "post_id": result.get("post_id"),
-            "status": result.get("status") or "unknown",
+            "post_id": post_id,
+            "status": result.get("status") or ("created" if post_id else "unknown"),
             "outcome": result.get("outcome") or "not_settled",
-            "error": result.get("error") or ("" if result else "the post was not created or not waited for"),
+            "error": error,
             "external_url": result.get("external_url") or "",
         })
     return rows
@@ -173,7 +276,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def record_and_report(campaign_json: str | Mapping[str, Any], plan: list[dict[str, Any]],
-                      context: Mapping[str, Any], wait_task_id: str = "wait_for_publish") -> dict[str, Any]:
+                      context: Mapping[str, Any], wait_task_id: str = "wait_for_publish",
+                      create_task_id: str = "create_post", wait_calls_task_id: str = "wait_calls") -> dict[str, Any]:
     """Write the ledger, log a per-destination table, emit one asset event per product with new posts.
 
     Runs even when some publishes failed (trigger rule ``all_done``), so what did go out is always
@@ -184,14 +288,17 @@ def record_and_report(campaign_json: str | Mapping[str, Any], plan: list[dict[st
 
     require_loaded(campaign_json)
     campaign = _campaign(campaign_json)
-    results = context["ti"].xcom_pull(task_ids=wait_task_id, key="publish_result",
-                                      map_indexes=list(range(len(plan)))) if plan else []
-    if len(plan) == 1 and not isinstance(results, list):
-        results = [results]
-    rows = summarize(plan, list(results))
-    record_results(campaign.location,
-                   [{**r, "content_hash": e.get("content_hash")} for e, r in zip(plan, rows) if r["post_id"]],
-                   campaign.conn_id)
+    created = _pull_mapped(context, create_task_id, len(plan))
+    waits = context["ti"].xcom_pull(task_ids=wait_calls_task_id) or []
+    results = {r["post_id"]: r for r in _pull_mapped(context, wait_task_id, len(waits), key="publish_result")
+               if r and r.get("post_id")}
+    rows = summarize(plan, created, results)
+    record_results(
+        campaign.location,
+        [{**r, "content_hash": e["content_hash"], "media_asset_ids": e["create"]["media_asset_ids"]}
+         for e, r in zip(plan, rows) if r["post_id"]],
+        campaign.conn_id,
+    )
     log.info("Campaign %s: %d post(s) this run\n%s", campaign.name, len(rows), format_table(rows) if rows else "")
     new_by_product: dict[str, list[dict[str, Any]]] = {}
     for row in rows:

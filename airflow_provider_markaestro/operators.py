@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 ALREADY_PUBLISHING = "VALIDATION_POST_ALREADY_PUBLISHING"
+# Pushed by PublishPostOperator once the publish went through: ``{"post_id", "job_run_id"}``. The
+# return value alone cannot say it: a publish that found its post already publishing has no run id,
+# and Airflow pushes no XCom for ``None``.
+PUBLISH_XCOM_KEY = "markaestro_publish"
 
 
 def default_deferrable() -> bool:
@@ -293,6 +297,7 @@ class PublishPostOperator(MarkaestroBaseOperator):
                 self.log.info("Post %s has already moved on (%s); following the post", self.post_id, exc.api_message)
         if run_id:
             self._push_url(context, JOB_RUN_URL_XCOM_KEY, self.hook.web_link("job-runs", run_id))
+        context["ti"].xcom_push(key=PUBLISH_XCOM_KEY, value={"post_id": self.post_id, "job_run_id": run_id})
         if self.wait_for_completion:
             from airflow_provider_markaestro.sensors import wait_for_publish
 

@@ -27,7 +27,7 @@ from airflow_provider_markaestro.links import (
     MarkaestroPostLink,
 )
 from airflow_provider_markaestro.operators import default_deferrable
-from airflow_provider_markaestro.publish_state import ACTION_REQUIRED, FAILED, WAITING, evaluate
+from airflow_provider_markaestro.publish_state import ACTION_REQUIRED, FAILED, PUBLISHED, WAITING, evaluate
 from airflow_provider_markaestro.triggers import EVENT_STATUSES, PublishTrigger, first_polls_delay
 
 if TYPE_CHECKING:
@@ -62,10 +62,18 @@ def handle_publish_event(
             raise AirflowSkipException(f"Markaestro publish wait timed out (soft_fail): {message}")
         raise AirflowSensorTimeout(f"Markaestro publish wait timed out: {message}")
     if status == "error":
-        raise AirflowException(
-            f"Markaestro API error on connection {event.get('conn_id')!r}: {message}"
-        )
-    return _report(task, context, event.get("state") or FAILED, message, result)
+        text = f"Markaestro API error on connection {event.get('conn_id')!r}: {message}"
+        http_status = (result or {}).get("http_status")
+        raise (AirflowFailException if is_permanent(http_status) else AirflowException)(text)
+    state = event.get("state")
+    if state not in ({FAILED} if status == "failed" else {PUBLISHED, ACTION_REQUIRED}):  # fail closed
+        raise AirflowException(f"Markaestro trigger sent an unexpected event: {event!r}")
+    return _report(task, context, state, message, result)
+
+
+def is_permanent(http_status: Any) -> bool:
+    """A 4xx other than 429 will answer the same on a retry: fail now instead of spending retries."""
+    return isinstance(http_status, int) and 400 <= http_status < 500 and http_status != 429
 
 
 def wait_for_publish(
@@ -127,8 +135,9 @@ def _poll_once(hook: MarkaestroHook, job_run_id: str | None, post_id: str | None
         run = hook.get_job_run(job_run_id) if job_run_id else None
         post_id = post_id or (run.resource_id if run else None)
         post = hook.get_post(post_id) if post_id and (run is None or run.is_terminal) else None
-    except MarkaestroAPIError as exc:
-        raise AirflowFailException(f"{exc} [connection {hook.markaestro_conn_id!r}]") from exc
+    except MarkaestroAPIError as exc:  # the transport already retried 429/5xx: Airflow may retry those
+        failure = AirflowFailException if is_permanent(exc.status_code) else AirflowException
+        raise failure(f"{exc} [connection {hook.markaestro_conn_id!r}]") from exc
     return evaluate(run, post)
 
 

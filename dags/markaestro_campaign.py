@@ -37,6 +37,10 @@ CAMPAIGN_URL = os.environ.get("MARKAESTRO_CAMPAIGN_URL", SAMPLE_CAMPAIGN)
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    # Transient trouble (5xx, timeouts) that outlasts the hook's own retries gets two more tries,
+    # [core] default_task_retry_delay apart; a retry never posts twice (idempotency keys, ids in the
+    # task state store). Content and auth errors (4xx) fail at once whatever this says.
+    default_args={"retries": 2},
     tags=["markaestro", "example"],
     params={
         "campaign_url": Param(CAMPAIGN_URL, type="string", description="Campaign folder URL (file://, s3://, gs://)"),
@@ -80,16 +84,19 @@ def markaestro_campaign():
     def create_calls(plan: list[dict]) -> list[dict]:
         return [p["create"] for p in plan]
 
-    @task
-    def publish_calls(plan: list[dict], post_ids: list[str]) -> list[dict]:
-        return [{"post_id": pid, "markaestro_conn_id": p["markaestro_conn_id"]} for p, pid in zip(plan, post_ids)]
+    @task(trigger_rule="all_done")  # one failed create must not hold back the other posts
+    def publish_calls(plan: list[dict] | None, **context) -> list[dict]:
+        """PublishPostOperator kwargs for each post that was created (paired by map index)."""
+        from airflow_provider_markaestro.fanout import publish_kwargs
 
-    @task
-    def wait_calls(plan: list[dict], post_ids: list[str], run_ids: list[str | None]) -> list[dict]:
-        return [
-            {"job_run_id": rid, "post_id": pid, "markaestro_conn_id": p["markaestro_conn_id"]}
-            for p, pid, rid in zip(plan, post_ids, run_ids)
-        ]
+        return publish_kwargs(plan, context)
+
+    @task(trigger_rule="all_done")
+    def wait_calls(publishes: list[dict] | None, **context) -> list[dict]:
+        """JobRunSensor kwargs for each publish that went through (paired by map index)."""
+        from airflow_provider_markaestro.fanout import wait_kwargs
+
+        return wait_kwargs(publishes, context)
 
     @task(trigger_rule="all_done", outlets=[AssetAlias(POSTS_ASSET_ALIAS)])
     def record_and_report(campaign: str, plan: list[dict] | None, **context) -> dict:
@@ -109,12 +116,14 @@ def markaestro_campaign():
     created = CreatePostOperator.partial(
         task_id="create_post", map_index_template="{{ task.channel }} {{ task.destination_id }}"
     ).expand_kwargs(create_calls(plan))
-    published = PublishPostOperator.partial(task_id="publish_post").expand_kwargs(
-        publish_calls(plan, created.output)
-    )
+    publishes = publish_calls(plan)
+    created >> publishes
+    published = PublishPostOperator.partial(task_id="publish_post").expand_kwargs(publishes)
+    waits = wait_calls(publishes)
+    published >> waits
     waited = JobRunSensor.partial(
         task_id="wait_for_publish", deferrable=True, poke_interval=30, timeout=3600
-    ).expand_kwargs(wait_calls(plan, created.output, published.output))
+    ).expand_kwargs(waits)
     report = record_and_report(campaign, plan)
     waited >> report
     fail_run_when_any_task_fails()

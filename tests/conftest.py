@@ -21,6 +21,7 @@ def pytest_configure(config):
     os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "mH3c1uX6V2o7mXb3uQp0jz2oA9Zl4N3b1kq0yGmWw8E=")
     os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "markaestro-provider-tests-" + "x" * 64)
     os.environ.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+    os.environ["AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY"] = "1"  # example DAGs retry: not 5 minutes apart here
     if not (home / "airflow.db").exists():
         subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],

@@ -220,3 +220,23 @@ def test_record_results_requires_keys(sample_copy):
 def test_sent_statuses():
     assert cm.is_sent({"status": "published"}) and cm.is_sent({"status": "platform_action_required"})
     assert not cm.is_sent({"status": "failed"}) and not cm.is_sent(None) and not cm.is_sent({})
+
+
+def test_an_unsent_post_with_the_same_content_is_reused_with_its_own_media(sample, asset_ids):
+    first = {(e["post_key"], e["destination_id"]): e for e in plan_posts(sample, "northwind", "prod_1", DESTINATIONS,
+                                                                         asset_ids, {})}
+    carousel = first[("launch-carousel", IG0)]
+    earlier_media = [f"ast_old{i}" for i in range(len(carousel["media_asset_ids"]))]
+    entry = {"post_id": "p9", "status": "failed", "content_hash": carousel["content_hash"],
+             "media_asset_ids": earlier_media}
+    plan = plan_posts(sample, "northwind", "prod_1", DESTINATIONS, asset_ids,
+                      {cm.ledger_key("launch-carousel", IG0): entry})
+    reused = next(e for e in plan if (e["post_key"], e["destination_id"]) == ("launch-carousel", IG0))
+    assert reused["reuses_post"] and reused["previous_post_id"] == "p9"
+    assert reused["media_asset_ids"] == earlier_media  # no new upload for it
+
+    for changed in ({"content_hash": "edited-since"}, {"status": "missing"}, {"media_asset_ids": earlier_media[:1]}):
+        plan = plan_posts(sample, "northwind", "prod_1", DESTINATIONS, asset_ids,
+                          {cm.ledger_key("launch-carousel", IG0): {**entry, **changed}})
+        fresh = next(e for e in plan if (e["post_key"], e["destination_id"]) == ("launch-carousel", IG0))
+        assert "reuses_post" not in fresh and fresh["media_asset_ids"] == carousel["media_asset_ids"], changed

@@ -181,3 +181,108 @@ posts:
     )
     # the TikTok-only post of a product without TikTok caused no upload and no create
     assert not [r for r in _requests(markaestro) if r["path"] == "/api/public/v1/media"]
+
+
+def _mutating(emulator, since: int) -> list[dict]:
+    return [r for r in _requests(emulator)[since:] if r["method"] != "GET" and not r["path"].startswith("/_emulator")]
+
+
+def test_publishes_whose_answers_were_lost_still_wait_on_their_own_post(markaestro, demo_seed, campaign_dag, bucket):
+    """Two lost publish answers: the retry finds the post already publishing (409) and returns no
+    run id. Each wait must still follow its own post, and the ledger must hold every pair."""
+    import json
+
+    httpx.post(f"{markaestro.url}/_emulator/faults", json={
+        "method": "POST", "path_regex": "/publish$", "action": "drop_after_commit", "count": 2,
+    }).raise_for_status()
+    dr = campaign_dag.test(run_conf={"campaign_url": bucket.as_uri()})
+    assert dr.state == "success", _ti_states(dr)
+    ledger = json.loads((bucket / "_markaestro" / "ledger.json").read_text())
+    posts = _posts(markaestro)
+    assert {tuple(k.split("|", 1)) for k in ledger} == _expected_pairs(demo_seed)
+    assert len(posts) == len(ledger)
+    by_id = {p["id"]: p for p in posts}
+    for key, entry in ledger.items():  # each pair's result is its own post's, not a neighbour's
+        assert by_id[entry["post_id"]]["destinationId"] == key.split("|", 1)[1]
+        assert entry["status"] == by_id[entry["post_id"]]["status"]
+        assert entry["content_hash"]
+
+    since = len(_requests(markaestro))
+    again = campaign_dag.test(run_conf={"campaign_url": bucket.as_uri()})
+    assert again.state == "success", _ti_states(again)
+    assert _mutating(markaestro, since) == [] and len(_posts(markaestro)) == len(posts)
+
+
+def test_a_run_that_lost_track_of_its_posts_never_sends_them_again(markaestro, demo_seed, set_conn, campaign_dag,
+                                                                  tmp_path):
+    """The waits fail (the API is down after publishing): the run is red and records each created
+    post as ``created``; the next run reads them back and sends nothing a second time."""
+    import json
+
+    folder = tmp_path / "lost"
+    folder.mkdir()
+    (folder / "campaign.yaml").write_text("""
+name: lost-track
+products: {northwind: {conn_id: markaestro_default}}
+posts:
+  - key: note
+    caption: "Posted once, whatever happens."
+    channels: [linkedin, threads]
+""")
+    set_conn("markaestro_default", markaestro.url, demo_seed.api_keys[0].key, max_retries=1)
+    httpx.post(f"{markaestro.url}/_emulator/faults", json={
+        "method": "GET", "path_regex": "/job-runs/", "action": "error_before_commit", "status": 503, "count": 1000,
+    }).raise_for_status()
+    dr = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
+    assert dr.state == "failed"
+    assert set(_ti_states(dr)["wait_for_publish"]) == {"failed"}
+    ledger = json.loads((folder / "_markaestro" / "ledger.json").read_text())
+    assert len(ledger) == 2 and {e["status"] for e in ledger.values()} == {"created"}
+    posts = _posts(markaestro)
+    assert len(posts) == 2 and {e["post_id"] for e in ledger.values()} == {p["id"] for p in posts}
+
+    httpx.delete(f"{markaestro.url}/_emulator/faults").raise_for_status()
+    since = len(_requests(markaestro))
+    again = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
+    assert again.state == "success", _ti_states(again)
+    assert _mutating(markaestro, since) == [] and len(_posts(markaestro)) == 2
+    ledger = json.loads((folder / "_markaestro" / "ledger.json").read_text())
+    assert {e["status"] for e in ledger.values()} == {"published"}
+
+
+def test_a_post_left_as_a_draft_is_published_by_the_next_run_not_created_again(markaestro, demo_seed, set_conn,
+                                                                              campaign_dag, tmp_path):
+    """Every publish fails (5xx): the drafts are recorded; the next run publishes those very posts."""
+    import json
+
+    folder = tmp_path / "drafts"
+    folder.mkdir()
+    shutil.copy(SAMPLE / "rocket.jpg", folder)
+    (folder / "campaign.yaml").write_text("""
+name: drafts
+products: {northwind: {conn_id: markaestro_default}}
+posts:
+  - key: rocket
+    caption: "Lift-off."
+    media: [rocket.jpg]
+    channels: [threads]
+""")
+    set_conn("markaestro_default", markaestro.url, demo_seed.api_keys[0].key, max_retries=1)
+    httpx.post(f"{markaestro.url}/_emulator/faults", json={
+        "method": "POST", "path_regex": "/publish$", "action": "error_before_commit", "status": 503, "count": 1000,
+    }).raise_for_status()
+    dr = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
+    assert dr.state == "failed" and set(_ti_states(dr)["publish_post"]) == {"failed"}
+    [draft] = _posts(markaestro)
+    assert draft["status"] == "draft"
+
+    httpx.delete(f"{markaestro.url}/_emulator/faults").raise_for_status()
+    since = len(_requests(markaestro))
+    again = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
+    assert again.state == "success", _ti_states(again)
+    [post] = _posts(markaestro)
+    assert post["id"] == draft["id"] and post["status"] == "published"
+    sent = _mutating(markaestro, since)
+    assert [r["path"] for r in sent] == [f"/api/public/v1/posts/{draft['id']}/publish"]  # no upload, no create
+    ledger = json.loads((folder / "_markaestro" / "ledger.json").read_text())
+    assert [e["status"] for e in ledger.values()] == ["published"]
