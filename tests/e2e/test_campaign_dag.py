@@ -78,6 +78,14 @@ def test_campaign_runs_end_to_end_without_a_logical_date_and_never_posts_twice(
     assert threads["caption"] == "Cafe\u0301 ☕🚀 — the launch crew runs on coffee."  # byte for byte
 
     assert _asset_events(dr) == {f"markaestro://products/{demo_seed.products[0].id}/posts": len(pairs)}
+    # each media file went up once, although several posts and destinations use it
+    import yaml
+
+    manifest = yaml.safe_load((SAMPLE / "campaign.yaml").read_text())
+    media = {m for post in manifest["posts"] for m in post.get("media", [])}
+    uploads = [r for r in _requests(markaestro) if r["method"] == "POST" and r["status"] == 201
+               and r["path"] in ("/api/public/v1/media", "/api/public/v1/media/upload-sessions")]
+    assert len(uploads) == len(media)
     report = xcom_values(dr, "return_value")[("record_and_report", -1)]
     assert report["counts"] == {"published": len(pairs) - 1, "platform_action_required": 1, "failed": 0,
                                 "not_settled": 0}
@@ -147,9 +155,11 @@ def test_a_run_where_nothing_fails_leaves_the_guard_skipped(markaestro, campaign
     folder = tmp_path / "empty"
     folder.mkdir()
     (folder / "campaign.yaml").write_text("name: empty\nproducts: {main: {conn_id: markaestro_default}}\nposts: []\n")
+    before = len(_requests(markaestro))
     dr = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
     assert dr.state == "success", _ti_states(dr)
     assert _ti_states(dr)["fail_run_if_a_task_failed"] == ["skipped"]
+    assert _requests(markaestro)[before:] == []  # nothing to send: not a single API call
 
 
 def test_two_products_fan_out_and_a_product_without_a_matching_destination_sends_nothing(

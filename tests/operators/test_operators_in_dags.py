@@ -105,13 +105,18 @@ def test_auth_error_fails_even_with_soft_fail(markaestro, set_conn, demo_seed, r
 
 
 def test_content_rejection_fails_at_once_without_spending_retries(markaestro, run_dag):
+    before = len(_requests(markaestro))
     with _dag("rejected", retries=3) as dag:
-        # Pinterest has no destination (contract §8.10): a 4xx business rule, not a transient error
-        CreatePostOperator(task_id="create", channel="pinterest", caption="pin", media_asset_ids=[],
-                           media_kinds=[], delivery_mode="direct_publish")
+        # The client cannot know the product's destinations: the server's 400 is a business rule,
+        # not a transient error, so the task fails on its first try.
+        CreatePostOperator(task_id="create", channel="linkedin", caption="Hello",
+                           destination_id="linkedin:linkedin:999999")
     dr = run_dag(dag)
     (ti,) = dr.get_task_instances()
     assert str(ti.state) == "failed" and ti.try_number == 1
+    sent = [(r["method"], r["path"], r["status"]) for r in _requests(markaestro)[before:]
+            if r["path"].startswith("/api/")]
+    assert sent == [("POST", "/api/public/v1/posts", 400)]  # it reached the server, once
 
 
 def test_client_side_validation_fails_before_any_http_call(markaestro, run_dag):

@@ -71,10 +71,14 @@ def test_a_restarted_trigger_resumes_the_same_run(markaestro):
             await task
 
     asyncio.run(cancel_mid_wait())
+    before = len(httpx.get(f"{markaestro.url}/_emulator/requests").json()["requests"])
     event = _first_event(PublishTrigger(**kwargs))  # a new triggerer process builds it from kwargs
     assert event["result"]["job_run_id"] == run_id and event["state"] == "published"
-    runs = httpx.get(f"{markaestro.url}/_emulator/job-runs").json()["runs"]
-    assert len(runs) == 1
+    calls = httpx.get(f"{markaestro.url}/_emulator/requests").json()["requests"][before:]
+    # it polled the run it was given (and read its post): nothing re-derived, nothing published again
+    assert {(r["method"], r["path"]) for r in calls} == {
+        ("GET", f"/api/public/v1/job-runs/{run_id}"), ("GET", f"/api/public/v1/posts/{post_id}")}
+    assert len(httpx.get(f"{markaestro.url}/_emulator/job-runs").json()["runs"]) == 1
 
 
 def test_a_run_finished_before_the_first_poll_completes_at_once(markaestro):
