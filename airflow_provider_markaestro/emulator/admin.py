@@ -53,7 +53,8 @@ async def health(request: Request) -> dict[str, Any]:
         "status": "ok",
         "workspaceId": state.workspace_id,
         "now": state.now_iso(),
-        "publishesInRaceWindow": state.publishes_in_race_window,
+        "publishesInRaceWindow": state.waiting["race_window"],
+        "pausedAfterReserve": state.waiting["paused_after_reserve"],
     }
 
 

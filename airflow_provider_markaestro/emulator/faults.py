@@ -1,7 +1,19 @@
 """Fault injection for the next N matching requests (admin `POST /_emulator/faults`).
 
-Implemented as the outermost ASGI layer because dropping a connection needs to bypass
-Starlette's error middleware, which would otherwise turn it into a 500.
+Request-level actions (`error_before_commit`, `error_after_commit`, `drop_after_commit`, `delay`)
+run in the outermost ASGI layer because dropping a connection needs to bypass Starlette's error
+middleware, which would otherwise turn it into a 500.
+
+Reservation-level actions fire inside the four idempotency-honouring routes (§5), right after the
+Idempotency-Key was reserved and before the operation runs (without a key: at that same point):
+
+* `delay_after_reserve` holds the operation `delay_seconds` (real seconds) with the key reserved,
+  so a concurrent identical request really gets 409 IDEMPOTENCY_REQUEST_IN_PROGRESS;
+* `error_after_reserve` answers `status` (INTERNAL_ERROR body) instead of running the operation,
+  storing no success: the reservation stays until its lease lapses, like an operation that threw.
+
+They are consumed only by requests that reach that point; earlier failures (auth, schema, publish
+preconditions, media type/size) leave them pending.
 """
 
 from __future__ import annotations
@@ -27,7 +39,9 @@ class FaultSpec(BaseModel):
 
     method: str = "*"
     path_regex: str
-    action: Literal["error_after_commit", "error_before_commit", "drop_after_commit", "delay"]
+    action: Literal[
+        "error_after_commit", "error_before_commit", "drop_after_commit", "delay", "delay_after_reserve", "error_after_reserve"
+    ]
     status: Literal[500, 502, 503, 504] = 500
     count: int = Field(default=1, ge=1)
     delay_seconds: float = Field(default=0.0, ge=0)
@@ -40,6 +54,10 @@ class FaultSpec(BaseModel):
         except re.error as exc:  # not a ValueError, so pydantic would not report it
             raise ValueError(f"invalid path_regex: {exc}") from None
         return value
+
+
+# Actions that fire at the idempotency reservation point inside the routes, not in the middleware.
+RESERVATION_ACTIONS = frozenset({"delay_after_reserve", "error_after_reserve"})
 
 
 @dataclass
@@ -70,10 +88,11 @@ class FaultBook:
         with self._lock:
             return [{**f.spec.model_dump(), "remaining": f.remaining} for f in self._faults]
 
-    def take(self, method: str, path: str) -> FaultSpec | None:
+    def take(self, method: str, path: str, *, at_reservation: bool = False) -> FaultSpec | None:
+        """Consume the first matching fault of the stage asked for (request layer or reservation point)."""
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path) and (fault.spec.action in RESERVATION_ACTIONS) == at_reservation:
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._faults.remove(fault)

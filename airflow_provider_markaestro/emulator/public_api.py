@@ -42,6 +42,11 @@ def _state(request: Request) -> EmulatorState:
     return state
 
 
+def _route(request: Request) -> tuple[str, str]:
+    """(method, path) as the fault book matches them."""
+    return request.method, request.scope["path"]
+
+
 def _ok(auth: AuthContext, body: dict[str, Any], status: int = 200) -> Response:
     """Successful answers always carry the current X-RateLimit-* headers (replays included)."""
     return JsonResponse(body, status_code=status, headers=auth.rate.headers())
@@ -97,10 +102,11 @@ async def upload_media(request: Request) -> Response:
         request_hash = hash_upload(upload.file_name, upload.mime_type, upload.size, source) if key else ""
         dimensions = probe_dimensions(source, upload.mime_type) if kind == "image" else None
         base_url = str(request.base_url).rstrip("/")
-        status, body = state.idempotent(
+        status, body = await state.idempotent(
+            _route(request),
             key,
             request_hash,
-            lambda now: (
+            lambda now, _key: (
                 201,
                 {
                     "asset": state.store_asset(
@@ -133,16 +139,19 @@ async def create_posts(request: Request) -> Response:
         if issues:
             raise validation_error(issues)
         key = read_key(request.headers.get("idempotency-key"))
-        status, answer = state.idempotent(
-            key, hash_json(items), lambda now: state.create_batch(auth.product_id, items, key, now)
+        status, answer = await state.idempotent(
+            _route(request), key, hash_json(items), lambda now, key: state.create_batch(auth.product_id, items, key, now)
         )
         return _ok(auth, answer, status)
     data, issues = validate_post(body)
     if issues:
         raise validation_error(issues)
     key = read_key(request.headers.get("idempotency-key"))
-    status, answer = state.idempotent(
-        key, hash_json(data), lambda now: (201, {"post": state.create_post(auth.product_id, data, key, now).to_json()})
+    status, answer = await state.idempotent(
+        _route(request),
+        key,
+        hash_json(data),
+        lambda now, key: (201, {"post": state.create_post(auth.product_id, data, key, now).to_json()}),
     )
     return _ok(auth, answer, status)
 
@@ -250,13 +259,12 @@ async def publish_post(request: Request, post_id: str) -> Response:
     state = _state(request)
     auth = authenticate(request, state, "posts.publish", PUBLISH)
     read_idempotency_key = lambda: read_key(request.headers.get("idempotency-key"))  # noqa: E731
-    if state.publish_race_window:  # let the world move between the two reads, as production can
+    raced = bool(state.publish_race_window)
+    if raced:  # let the world move between the two reads, as production can
         state.check_publishable(auth.product_id, post_id)
         with state.in_race_window():
             await asyncio.sleep(state.publish_race_window)
-        status, body = state.commit_publish(auth.product_id, post_id, read_idempotency_key)
-    else:
-        status, body = state.publish(auth.product_id, post_id, read_idempotency_key)
+    status, body = await state.publish(auth.product_id, post_id, read_idempotency_key, route=_route(request), precheck=not raced)
     return _ok(auth, body, status)
 
 

@@ -6,6 +6,7 @@ lifecycles to the current emulator time, so state is always observed up to date.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -15,7 +16,7 @@ import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -115,7 +116,7 @@ class EmulatorState:
         # Emulator-local signing secret for upload URLs and Connect tokens; survives resets.
         self.signing_key = secrets.token_bytes(32)
         self._generation = 0
-        self.publishes_in_race_window = 0
+        self.waiting = {"race_window": 0, "paused_after_reserve": 0}
         self._load()
 
     @property
@@ -263,14 +264,43 @@ class EmulatorState:
 
     # -- operations used by the public routes -------------------------------------------------
 
-    def idempotent(self, key: str | None, request_hash: str, operation: Callable[[float], Outcome]) -> Outcome:
-        """Run `operation` once per (workspace, key); replay stored successes, keep failures reserved."""
+    async def idempotent(
+        self,
+        route: tuple[str, str],
+        key: str | None | Callable[[], str | None],
+        request_hash: str,
+        operation: Callable[[float, str | None], Outcome],
+        *,
+        precheck: Callable[[], None] | None = None,
+    ) -> Outcome:
+        """§5 in two commits, as in production: reserve the key (or replay, 409, 400), then operate.
+
+        The reservation is committed before the operation runs, so an identical request arriving
+        meanwhile gets 409 IN_PROGRESS instead of queueing behind the lock. Nothing clears the
+        reservation when the operation raises; only a stored success or the lease lapsing frees it.
+        `precheck` and a callable `key` run inside the reservation transaction, in that order
+        (publish: status preconditions first, then the key is validated). `route` is
+        (method, path) for the reservation-level faults.
+        """
         with self.transaction() as now:
+            if precheck is not None:
+                precheck()
+            key = key() if callable(key) else key
             if key is not None:
                 replay = self.idempotency.begin(self.workspace_id, key, request_hash, now)
                 if replay is not None:
                     return replay.status, replay.body
-            status, body = operation(now)
+            generation = self._generation
+        fault = self.faults.take(*route, at_reservation=True)
+        if fault is not None and fault.action == "error_after_reserve":
+            raise internal(fault.status)
+        if fault is not None and fault.delay_seconds:
+            with self._counting("paused_after_reserve"):
+                await asyncio.sleep(fault.delay_seconds)
+        with self.transaction() as now:
+            if self._generation != generation:
+                raise internal()  # reset while the operation was pending
+            status, body = operation(now, key)
             if key is not None:
                 self.idempotency.complete(self.workspace_id, key, status, body)
             return status, body
@@ -313,15 +343,19 @@ class EmulatorState:
         return self.seed.clock.publish_race_window_seconds * self.seed.clock.scale
 
     @contextmanager
-    def in_race_window(self) -> Iterator[None]:
-        """Count publishes waiting between their two reads (admin health shows it to tests)."""
+    def _counting(self, counter: str) -> Iterator[None]:
+        """Count requests waiting at a test-visible point (admin health shows them, so tests need no sleeps)."""
         with self._lock:
-            self.publishes_in_race_window += 1
+            self.waiting[counter] += 1
         try:
             yield
         finally:
             with self._lock:
-                self.publishes_in_race_window -= 1
+                self.waiting[counter] -= 1
+
+    def in_race_window(self) -> AbstractContextManager[None]:
+        """A publish waiting between its precondition read and its transaction."""
+        return self._counting("race_window")
 
     def check_publishable(self, product_id: str, post_id: str) -> None:
         """§7.4 steps 1-3: the route-built 409/400 answers, read before any idempotency lookup."""
@@ -332,19 +366,17 @@ class EmulatorState:
             if post.status not in PUBLISHABLE_STATUSES:
                 raise route_built(400, "VALIDATION_POST_NOT_PUBLISHABLE")
 
-    def commit_publish(self, product_id: str, post_id: str, read_idempotency_key: Callable[[], str | None]) -> Outcome:
-        """§7.4 steps 4-5: idempotency, then the transaction that re-reads the post."""
-        with self.transaction():
-            key = read_idempotency_key()
-            return self.idempotent(
-                key, hash_json({"postId": post_id}), lambda now: self._queue_publish(product_id, post_id, key, now)
-            )
-
-    def publish(self, product_id: str, post_id: str, read_idempotency_key: Callable[[], str | None]) -> Outcome:
-        """§7.4 with no gap between the precondition read and the transaction."""
-        with self.transaction():
-            self.check_publishable(product_id, post_id)
-            return self.commit_publish(product_id, post_id, read_idempotency_key)
+    async def publish(
+        self, product_id: str, post_id: str, read_idempotency_key: Callable[[], str | None], *, route: tuple[str, str], precheck: bool
+    ) -> Outcome:
+        """§7.4 steps 2-5: preconditions (unless the race-window route already read them), key, run."""
+        return await self.idempotent(
+            route,
+            read_idempotency_key,
+            hash_json({"postId": post_id}),
+            lambda now, key: self._queue_publish(product_id, post_id, key, now),
+            precheck=(lambda: self.check_publishable(product_id, post_id)) if precheck else None,
+        )
 
     def _queue_publish(self, product_id: str, post_id: str, key: str | None, now: float) -> Outcome:
         """Reuse an active run; otherwise re-check the post (mapped errors: the race-only rows)."""

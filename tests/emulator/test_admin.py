@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
+from airflow_provider_markaestro.emulator.idempotency import LEASE_SECONDS
 
-from .support import RAW, KEY_NORTHWIND, P, Api
+from .support import RAW, KEY_NORTHWIND, P, Api, assert_error
 
 BODY = {"channel": "threads", "caption": "fault test"}
 
@@ -103,3 +104,29 @@ def test_cli_prints_one_line_and_serves() -> None:
         out, err = process.communicate(timeout=10)
     assert process.returncode == 0
     assert out == "" and KEY_NORTHWIND not in err
+
+
+def test_error_after_reserve_keeps_the_key_reserved_without_a_success(api: Api) -> None:
+    """§5 "Failed first attempt": the operation throws after the reservation, so the identical retry
+    gets 409 IN_PROGRESS for the whole lease, and only then runs again."""
+    _fault(api, action="error_after_reserve", status=503, count=1)
+    assert api.create({"channel": "nope"}, headers={"Idempotency-Key": "k-thrown"}).status_code == 400  # before the reservation
+    assert api.admin("GET", "/faults").json()["faults"][0]["remaining"] == 1  # so the fault is still pending
+    thrown = api.create(BODY, headers={"Idempotency-Key": "k-thrown"})
+    assert_error(thrown, 503, "INTERNAL_ERROR", rid=True, rl=False)
+    assert _post_count(api) == 0 and api.admin("GET", "/faults").json()["faults"] == []
+    for wait in (0, LEASE_SECONDS - 2):  # at once, and just before the 10-minute lease lapses
+        api.advance(wait)
+        busy = api.create(BODY, headers={"Idempotency-Key": "k-thrown"})
+        assert_error(busy, 409, "IDEMPOTENCY_REQUEST_IN_PROGRESS", rid=False, rl=True, message=True)
+        assert busy.headers["retry-after"] == "1"
+    assert api.create({**BODY, "caption": "corrected"}, headers={"Idempotency-Key": "k-thrown"}).json()["error"] == "VALIDATION_IDEMPOTENCY_KEY_REUSED"
+    api.advance(3)  # the lease lapsed: the request is executed again
+    assert api.create(BODY, headers={"Idempotency-Key": "k-thrown"}).status_code == 201
+    assert _post_count(api) == 1
+
+
+def test_error_after_reserve_without_a_key_skips_the_operation(api: Api) -> None:
+    _fault(api, action="error_after_reserve", status=500)
+    assert api.create(BODY).status_code == 500 and _post_count(api) == 0
+    assert api.create(BODY).status_code == 201

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
 import pytest
 
 from airflow_provider_markaestro.emulator.idempotency import read_key
 
-from .support import ORBIT, P, Api, png
+from .support import ORBIT, P, Api, assert_error, png
 
 LEASE = 600
 
@@ -105,3 +110,52 @@ def test_batch_and_media_replay(api: Api) -> None:
     assert renamed.json()["error"] == "VALIDATION_IDEMPOTENCY_KEY_REUSED"
     assert api.create({"channel": "facebook", "productId": ORBIT, "caption": "x"}, headers=_key("k-other")).status_code == 400
     assert api.get(f"{P}/products").status_code == 200
+
+
+def _hold_after_reserve(api: Api, path_regex: str, seconds: float) -> None:
+    fault = {"method": "POST", "path_regex": path_regex, "action": "delay_after_reserve", "delay_seconds": seconds}
+    assert api.admin("POST", "/faults", json=fault).status_code == 201
+
+
+def _wait_until_paused(api: Api, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while api.admin("GET", "/health").json()["pausedAfterReserve"] == 0:
+        assert time.monotonic() < deadline, "the first request never reserved its key"
+        time.sleep(0.01)
+
+
+SAME_REQUEST: dict[str, tuple[str, Callable[[Api, dict[str, str]], httpx.Response]]] = {
+    "single-create": (r"/posts$", lambda a, h: a.create({"channel": "threads", "caption": "twice?"}, headers=h)),
+    "batch-create": (r"/posts$", lambda a, h: a.create({"posts": [{"channel": "threads", "caption": "b"}]}, headers=h)),
+    "media": (r"/media$", lambda a, h: a.upload("a.png", png(2, 2), "image/png", headers=h)),
+}
+
+
+@pytest.mark.parametrize("route", [*SAME_REQUEST, "publish"])
+def test_concurrent_duplicate_gets_409_in_progress_while_the_first_is_reserved(api: Api, route: str) -> None:
+    """§5 "Concurrent duplicate": the reservation is committed before the operation, so the
+    duplicate sees it (409 + Retry-After: 1) instead of waiting for the lock and replaying."""
+    if route == "publish":
+        post_id = api.create_ok({"channel": "linkedin", "caption": "once"})["id"]
+        path_regex, send = r"/publish$", lambda a, h: a.publish(post_id, headers=h)
+    else:
+        path_regex, send = SAME_REQUEST[route]
+    headers = _key(f"k-concurrent-{route}")
+    _hold_after_reserve(api, path_regex, 1.0)
+    first: list[httpx.Response] = []
+    sender = threading.Thread(target=lambda: first.append(send(api, headers)))
+    sender.start()
+    try:
+        _wait_until_paused(api)
+        duplicate = send(api, headers)
+    finally:
+        sender.join(timeout=10)
+    assert_error(duplicate, 409, "IDEMPOTENCY_REQUEST_IN_PROGRESS", rid=False, rl=True, message=True)
+    assert duplicate.headers["retry-after"] == "1"
+    assert first[0].status_code in (200, 201, 202), first[0].text
+    replay = send(api, headers)  # the first one completed: now a replay of its answer
+    assert (replay.status_code, replay.json()) == (first[0].status_code, first[0].json())
+    if route == "publish":
+        assert len(api.admin("GET", "/job-runs").json()["runs"]) == 1
+    elif route != "media":
+        assert len(api.admin("GET", "/posts").json()["posts"]) == 1

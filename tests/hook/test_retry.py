@@ -203,3 +203,21 @@ def test_forbidden_says_which_setting_to_check(markaestro, demo_seed, set_conn):
     with MarkaestroHook("readonly") as hook, pytest.raises(MarkaestroAPIError, match="lacks the scope") as err:
         hook.create_post(api.post_body("threads", "no scope"))
     assert err.value.status_code == 403
+
+
+def test_5xx_after_the_key_was_reserved_ends_in_a_typed_conflict_without_a_duplicate(markaestro):
+    """§5: the operation threw after the reservation, so every identical resend sees 409 IN_PROGRESS
+    for up to 10 min. The hook resends with the same key (5xx with a key is retry-safe), waits
+    Retry-After: 1 per 409, and gives up when the attempt budget is spent: bounded, typed, no second post."""
+    inject(markaestro, method="POST", path_regex="/posts$", action="error_after_reserve", status=502)
+    with MarkaestroHook(max_retries=3) as hook:
+        started = time.monotonic()
+        with pytest.raises(MarkaestroConflict) as exc:
+            hook.create_post(api.post_body("threads", "thrown after reserve"), idempotency_key="retry-after-reserve")
+        waited = time.monotonic() - started
+    assert exc.value.status_code == 409 and exc.value.error_code == "IDEMPOTENCY_REQUEST_IN_PROGRESS"
+    assert exc.value.retry_after == 1
+    assert 0.9 <= waited < 5  # one Retry-After wait between the two 409s, no hang on the 10-minute lease
+    posts = [r for r in requests_log(markaestro) if r["path"] == "/api/public/v1/posts"]
+    assert [r["status"] for r in posts] == [502, 409, 409] and all(r["idempotencyKey"] for r in posts)
+    assert emulator_posts(markaestro) == []  # nothing was created, and nothing twice
