@@ -76,6 +76,22 @@ def _demo_key(seed: Path) -> str:
     raise SystemExit(f"no all-scopes API key for product {product_id} in {seed}")
 
 
+def _expected_pairs(bucket: Path, url: str, key: str) -> set[tuple[str, str]]:
+    """Every (post key, destination id) the manifest asks for, from the emulator's destinations:
+    the report is checked against what should have gone out, not against what did."""
+    from airflow_provider_markaestro.campaign import load_campaign, plan_posts
+
+    campaign = load_campaign(bucket.as_uri())
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=f"{url}/api/public/v1", headers=headers, timeout=10) as client:
+        [product] = client.get("/products").json()["products"]
+        destinations = client.get(f"/products/{product['id']}/destinations").json()["destinations"]
+    placeholders = {rel: rel for rel in campaign.media_files()}
+    return {(e["post_key"], e["destination_id"])
+            for alias in campaign.products
+            for e in plan_posts(campaign, alias, product["id"], destinations, placeholders, {})}
+
+
 def _print_table(rows: list[dict[str, Any]]) -> None:
     from airflow_provider_markaestro.fanout import format_table
 
@@ -92,7 +108,6 @@ def run(build: Path, seed: Path, campaign: Path, extra_env: dict[str, str] | Non
     home.mkdir(parents=True)
     log_path = work / "airflow.log"
 
-    started = time.time()
     emulator, url = _start_emulator(seed, work / "emulator.log")
     try:
         conn = {"conn_type": "markaestro", "host": url, "password": _demo_key(seed)}
@@ -110,7 +125,9 @@ def run(build: Path, seed: Path, campaign: Path, extra_env: dict[str, str] | Non
         if _airflow(env, log_path, "db", "migrate") != 0:
             print(f"airflow db migrate failed; see {log_path}")
             return 1
+        started = time.time()
         rc = _airflow(env, log_path, "dags", "test", DAG_ID)
+        first_run = time.time() - started
         ledger_path = bucket / "_markaestro" / "ledger.json"
         ledger = json.loads(ledger_path.read_text()) if ledger_path.exists() else {}
         emulator_posts = httpx.get(f"{url}/_emulator/posts", timeout=10).json()["posts"]
@@ -131,9 +148,10 @@ def run(build: Path, seed: Path, campaign: Path, extra_env: dict[str, str] | Non
         if len(emulator_posts) != len(rows) or {r["post_id"] for r in rows} != per_post:
             print(f"\nmismatch: {len(rows)} report rows but {len(emulator_posts)} posts in the emulator")
             return 1
-        first_run = time.time() - started
 
+        second_started = time.time()
         rc = _airflow(env, log_path, "dags", "test", DAG_ID)
+        second_run = time.time() - second_started
         again = httpx.get(f"{url}/_emulator/posts", timeout=10).json()["posts"]
         requests = httpx.get(f"{url}/_emulator/requests", timeout=10).json()["requests"]
         second = requests[calls_first:]
@@ -144,14 +162,23 @@ def run(build: Path, seed: Path, campaign: Path, extra_env: dict[str, str] | Non
         print(f"Second run of the same campaign: rc={rc}, {len(again) - len(emulator_posts)} new post(s), "
               f"{len(second)} HTTP calls ({len(mutating)} mutating).")
         report["runs"] = [
-            {"run": 1, "seconds": round(first_run, 1), "http_calls": calls_first,
+            {"run": 1, "rc": 0, "seconds": round(first_run, 1), "http_calls": calls_first,
              "mutating_calls": sum(1 for r in requests[:calls_first] if r["method"] != "GET"),
              "new_posts": len(emulator_posts)},
-            {"run": 2, "rc": rc, "http_calls": len(second), "mutating_calls": len(mutating),
-             "new_posts": len(again) - len(emulator_posts)},
+            {"run": 2, "rc": rc, "seconds": round(second_run, 1), "http_calls": len(second),
+             "mutating_calls": len(mutating), "new_posts": len(again) - len(emulator_posts)},
         ]
         (build / "demo-report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         print(f"Report: {build / 'demo-report.json'}  Airflow log: {log_path}")
+        expected = _expected_pairs(bucket, url, conn["password"])
+        missing = expected - {(r["post_key"], r["destination_id"]) for r in rows}
+        if missing:
+            print(f"\nmissing from the report: {sorted(missing)}")
+            return 1
+        unsent = [r for r in rows if r["status"] not in ("published", "platform_action_required")]
+        if unsent:
+            print(f"\nnot published: {unsent}")
+            return 1
         return rc if rc != 0 else (0 if len(again) == len(emulator_posts) else 1)
     finally:
         _stop(emulator)
