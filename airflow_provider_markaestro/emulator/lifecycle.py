@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .clock import iso
 from .ids import auto_id
 from .models import Destination, FollowUp, JobRun, Post
 from .platform import published_ids, tiktok_publish_id
@@ -25,6 +26,9 @@ PUBLISH_BLOCKING_STATUSES: dict[str, str] = {
     "platform_action_required": "Post is already ready for platform action",
 }
 PUBLISHABLE_STATUSES = frozenset({"draft", "scheduled", "failed", "partial_failed", "exported_for_review"})
+# §8.9: a retryable failure of a scheduler publish moves the post back to `scheduled` this much later,
+# once per listed delay (4 automatic retries); the next failure is final. API runs are never retried.
+SCHEDULE_RETRY_DELAYS_SECONDS = (120.0, 300.0, 900.0, 1800.0)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Timings:
     run_queued: float
     run_running: float
     tiktok_inbox: float
+    schedule_retry_delays: tuple[float, ...]  # §8.9 scheduler retries
 
 
 def publish_path(post: Post) -> str:
@@ -152,7 +157,12 @@ def finish_run(run: JobRun, post: Post | None, destination: Destination | None, 
         return
     assert destination is not None, "claim_run fails platform deliveries without a destination"
     behaviour = destination.behaviour
-    if behaviour.fail_reason is not None:
+    post.platform_attempts += 1
+    if behaviour.fails(post.platform_attempts):
+        assert behaviour.fail_reason is not None
+        if run.scheduler and behaviour.fail_retryable and post.schedule_retries < len(timings.schedule_retry_delays):
+            _reschedule(run, post, at, timings.schedule_retry_delays[post.schedule_retries], behaviour.fail_reason)
+            return
         run.status, run.message, run.details = "failed", behaviour.fail_reason, {}
         _set_post(post, at, status="failed", next_action="", results=[{"channel": post.channel, "success": False, "error": behaviour.fail_reason}])
         emit("post.failed", post, {"postId": post.id, "channel": post.channel, "status": "failed", "error": behaviour.fail_reason}, at, api_run)
@@ -173,6 +183,18 @@ def finish_run(run: JobRun, post: Post | None, destination: Destination | None, 
     )
     kind = "tiktok_published" if path == TIKTOK_DIRECT else "tiktok_inbox"
     post.follow_up = FollowUp(at + behaviour.media_processing_seconds + timings.tiktok_inbox, kind)
+
+
+def _reschedule(run: JobRun, post: Post, at: float, delay: float, error: str) -> None:
+    """§8.9 automatic retry: back to `scheduled`, `scheduledAt` moved forward, no webhook yet.
+
+    The failed attempt stays visible in publishResults: a scheduler publish has no job run to read.
+    """
+    run.status, run.message, run.details = "failed", error, {}
+    post.schedule_retries += 1
+    post.scheduled_ts = at + delay
+    post.scheduled_at = iso(post.scheduled_ts)
+    _set_post(post, at, status="scheduled", next_action="", results=[{"channel": post.channel, "success": False, "error": error}])
 
 
 def complete_follow_up(post: Post, destination: Destination, emit: Emit) -> None:

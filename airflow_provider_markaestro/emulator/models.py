@@ -36,6 +36,12 @@ class Behaviour:
     fail_reason: str | None = None
     publish_seconds: float | None = None
     media_processing_seconds: float = 0.0
+    fail_retryable: bool = False
+    fail_attempts: int | None = None
+
+    def fails(self, attempt: int) -> bool:
+        """Whether the post's `attempt`-th platform attempt (1-based) on this destination fails."""
+        return self.fail_reason is not None and (self.fail_attempts is None or attempt <= self.fail_attempts)
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,8 @@ class Post:
     run_id: str | None = None
     published_via: str | None = None
     follow_up: FollowUp | None = None
+    platform_attempts: int = 0  # platform publishes tried for this post (seeded `fail_attempts` counts these)
+    schedule_retries: int = 0  # automatic scheduler retries used so far (§8.9)
 
     def connect_json(self) -> dict[str, Any]:
         """Connect `GET /posts` item (§10.7) with the flat status of §8.6."""

@@ -30,6 +30,9 @@ class BehaviourSeed(_Model):
     """How the emulated platform treats publishes to one destination (seconds are scaled)."""
 
     fail_reason: str | None = None
+    # §8.9: the scheduler retries a retryable failure (+2/+5/+15/+30 min); API runs never retry.
+    fail_retryable: bool = False
+    fail_attempts: int | None = Field(default=None, ge=1)  # only each post's first N attempts fail (None: all)
     publish_seconds: float | None = Field(default=None, ge=0)
     media_processing_seconds: float = Field(default=0.0, ge=0)
 

@@ -32,6 +32,7 @@ from .keys import hash_secret, parse_key
 from .lifecycle import (
     PUBLISH_BLOCKING_STATUSES,
     PUBLISHABLE_STATUSES,
+    SCHEDULE_RETRY_DELAYS_SECONDS,
     Timings,
     claim_run,
     complete_follow_up,
@@ -89,6 +90,8 @@ def _product(seed: ProductSeed, scale: float) -> Product:
                 extras=d.extras(),
                 behaviour=Behaviour(
                     fail_reason=d.behaviour.fail_reason,
+                    fail_retryable=d.behaviour.fail_retryable,
+                    fail_attempts=d.behaviour.fail_attempts,
                     publish_seconds=None if d.behaviour.publish_seconds is None else d.behaviour.publish_seconds * scale,
                     media_processing_seconds=d.behaviour.media_processing_seconds * scale,
                 ),
@@ -109,6 +112,7 @@ class EmulatorState:
             run_queued=seed.clock.run_queued_seconds * scale,
             run_running=seed.clock.run_running_seconds * scale,
             tiktok_inbox=seed.clock.tiktok_inbox_seconds * scale,
+            schedule_retry_delays=tuple(delay * scale for delay in SCHEDULE_RETRY_DELAYS_SECONDS),
         )
         self.storage_root = Path(tempfile.mkdtemp(prefix="markaestro-emulator-"))
         self.spool_dir = self.storage_root / "incoming"

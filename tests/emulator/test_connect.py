@@ -227,3 +227,55 @@ def test_list_flat_statuses_limit_and_cursor(api: Api) -> None:
     for raw, count in (("abc", 3), ("0", 3), ("-4", 1), ("1.9", 1), ("1000", 3)):
         assert len(api.get(f"{C}/posts", params={"limit": raw}).json()["data"]) == count, raw
     assert_error(api.get(f"{C}/posts", params={"cursor": "!!"}), 400, "VALIDATION_INVALID_CURSOR", rid=True, rl=False)
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def test_scheduler_retries_retryable_failures_on_the_contract_delays_then_fails(start_server: Callable[..., EmulatorServer]) -> None:
+    """§8.9: a retryable failure of a scheduler publish puts the post back to `scheduled` with
+    scheduledAt +2, +5, +15, +30 min after the failed attempt (4 retries), then it fails for good.
+    A permanent failure fails at once; an API publish run is never retried (§7.4)."""
+    seed = demo_seed_dict()
+    destinations = {d["provider"]: d for d in seed["products"][0]["destinations"]}
+    destinations["threads"]["behaviour"] = {"fail_reason": "Threads is busy", "fail_retryable": True, "publish_seconds": 1}
+    destinations["linkedin"]["behaviour"] = {"fail_reason": "LinkedIn 503", "fail_retryable": True, "fail_attempts": 2, "publish_seconds": 1}
+    destinations["meta"]["behaviour"] = {"fail_reason": "Page was removed", "publish_seconds": 1}
+    server = start_server(seed)
+    api = Api(server, KEY_NORTHWIND)
+    try:
+        api.post(f"{P}/webhook-endpoints", json={"url": "http://127.0.0.1:9/hook", "events": ["post.failed", "post.published"]})
+        threads = f"{NORTHWIND}#threads:threads:25123456789012345"
+        body = {"caption": "later", "social_accounts": [threads, LI, FB], "is_draft": False, "scheduled_at": "2020-01-01T00:00:00Z"}
+        th, li, fb = (c["id"] for c in api.post(f"{C}/posts", json=body).json()["created"])
+        events = lambda: sorted(d["type"] for d in api.admin("GET", "/webhook-deliveries").json()["deliveries"])  # noqa: E731
+        # A past scheduled_at is due at creation; each attempt fails publish_seconds (1 s) after it starts.
+        failed_at = _ts(api.post_of(th)["createdAt"]) + 1
+        api.advance(2)
+        assert api.post_of(fb)["status"] == "failed" and events() == ["post.failed"]  # not retryable: at once
+        for retry, delay in enumerate((120, 300, 900, 1800), 1):
+            post = api.post_of(th)
+            assert post["status"] == "scheduled", (retry, post)
+            assert abs(_ts(post["scheduledAt"]) - (failed_at + delay)) < 0.002, (retry, post["scheduledAt"])
+            assert post["publishResults"] == [{"channel": "threads", "success": False, "error": "Threads is busy"}]
+            assert next(p for p in api.get(f"{C}/posts").json()["data"] if p["id"] == th)["status"] == "scheduled"
+            linkedin = api.post_of(li)
+            assert linkedin["status"] == ("scheduled" if retry <= 2 else "published"), (retry, linkedin)
+            assert events() == (["post.failed"] if retry <= 2 else ["post.failed", "post.published"])
+            api.advance(delay + 5)
+            failed_at += delay + 1  # the retry ran at its scheduledAt and failed 1 s later
+        final = api.post_of(th)
+        assert final["status"] == "failed" and final["publishResults"][0]["error"] == "Threads is busy"
+        assert events() == ["post.failed", "post.failed", "post.published"]
+        api.advance(3600)
+        assert api.post_of(th)["status"] == "failed"  # the budget is spent: no fifth retry
+
+        draft = api.create_ok({"channel": "threads", "caption": "now"})
+        run = api.publish(draft["id"]).json()["run"]
+        api.advance(2)
+        assert api.run(run["id"])["status"] == "failed"
+        api.advance(600)
+        assert api.post_of(draft["id"])["status"] == "failed" and api.post_of(draft["id"])["scheduledAt"] is None
+    finally:
+        api.close()
