@@ -28,6 +28,9 @@ T = TypeVar("T")
 class Call(Generic[T]):
     spec: RequestSpec
     parse: Callable[[httpx.Response], T]
+    #: DELETEs only: the result to return when a replay after a lost answer finds the target gone
+    #: (404), i.e. the lost attempt did the delete. ``None``: a 404 is always an error.
+    gone: Callable[[], T] | None = None
 
 
 def _seg(value: str) -> str:
@@ -137,7 +140,11 @@ def finalize_upload_session(session_id: str) -> Call[m.MediaAsset]:
 
 
 def delete_media(asset_id: str) -> Call[dict[str, Any]]:
-    return Call(RequestSpec("DELETE", f"/media/{_seg(asset_id)}"), lambda r: r.json())
+    """Hard delete: a replay after a lost answer gets 404, answered as the server would have."""
+    return Call(
+        RequestSpec("DELETE", f"/media/{_seg(asset_id)}"), lambda r: r.json(),
+        gone=lambda: {"deleted": True, "id": asset_id},
+    )
 
 
 # --- Public API: posts ------------------------------------------------------------------------
@@ -190,7 +197,12 @@ def list_posts(
 
 
 def delete_post(post_id: str) -> Call[dict[str, Any]]:
-    return Call(RequestSpec("DELETE", f"/posts/{_seg(post_id)}"), lambda r: r.json())
+    """Hard delete (§7.3.5): a replay after a lost answer gets 404, answered as the server would have.
+    400 VALIDATION_POST_IS_PUBLISHING stays an error."""
+    return Call(
+        RequestSpec("DELETE", f"/posts/{_seg(post_id)}"), lambda r: r.json(),
+        gone=lambda: {"deleted": True, "id": post_id},
+    )
 
 
 def publish_post(post_id: str, *, idempotency_key: str | None = None) -> Call[m.JobRun]:
@@ -219,7 +231,8 @@ def create_webhook_endpoint(url: str, events: list[str]) -> Call[m.WebhookEndpoi
 
 
 def disable_webhook_endpoint(endpoint_id: str) -> Call[None]:
-    return Call(RequestSpec("DELETE", f"/webhook-endpoints/{_seg(endpoint_id)}"), lambda r: None)
+    """Soft-disable: a repeat answers 204 anyway; a 404 on a replay is accepted all the same."""
+    return Call(RequestSpec("DELETE", f"/webhook-endpoints/{_seg(endpoint_id)}"), lambda r: None, gone=lambda: None)
 
 
 # --- Connect API ------------------------------------------------------------------------------

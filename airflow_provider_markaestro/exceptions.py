@@ -28,11 +28,19 @@ class MarkaestroError(AirflowException):
 
 
 class MarkaestroTransportError(MarkaestroError):
-    """The request never got an HTTP answer (connection refused/reset, timeout) after all retries."""
+    """The request never got an HTTP answer (connection refused/reset, DNS, TLS, timeout) after all retries.
+
+    The message names the origin (``scheme://host:port``), method and path it was sent to, so a
+    wrong host or port in the connection is visible at once; never credentials or a query string.
+    """
 
 
 class MarkaestroAPIError(MarkaestroError):
-    """An HTTP error answer from Markaestro."""
+    """An HTTP error answer from Markaestro.
+
+    ``after_lost_answer`` is true when this answer came to a replay the transport sent after an
+    attempt whose outcome it never learnt (no answer, or a 5xx): that attempt may have done the work.
+    """
 
     def __init__(
         self,
@@ -46,6 +54,7 @@ class MarkaestroAPIError(MarkaestroError):
         issues: list[ValidationIssue] | None = None,
         retry_after: float | None = None,
         body: dict[str, Any] | None = None,
+        after_lost_answer: bool = False,
     ) -> None:
         self.status_code = status_code
         self.error_code = error_code
@@ -56,6 +65,7 @@ class MarkaestroAPIError(MarkaestroError):
         self.issues = list(issues or [])
         self.retry_after = retry_after
         self.body = dict(body or {})
+        self.after_lost_answer = after_lost_answer
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -78,11 +88,24 @@ class MarkaestroAPIError(MarkaestroError):
         return self.status_code == 429 or self.status_code >= 500
 
 
-#: What to check next, for the errors a connection's settings cause (contract §2.2).
+#: One line on what to do next, for the errors a connection's settings cause (contract §2.2) and
+#: for the idempotency traps (§5, §7.4) that a bare error code does not explain. Static text only:
+#: a hint never carries a key, header or URL.
 _HINTS = {
     "UNAUTHENTICATED": "check the API key in the connection's password: wrong, revoked or expired",
     "FORBIDDEN": "the API key lacks the scope this route needs (or names another product)",
     "API_KEY_NOT_BOUND_TO_PRODUCT": "create a key bound to a product in the Markaestro dashboard",
+    # The server keeps a key for its first body, even when that request failed.
+    "VALIDATION_IDEMPOTENCY_KEY_REUSED": (
+        "this Idempotency-Key was already used with a different body: use a new key for new content"
+    ),
+    # Reached only once the transport's retries ran out: usually a failed first attempt holds the key.
+    "IDEMPOTENCY_REQUEST_IN_PROGRESS": (
+        "an earlier request with this Idempotency-Key is still running, or failed and holds the key for up "
+        "to 10 minutes: check whether it took effect, then use a new key to try again"
+    ),
+    # The status check runs before the idempotency replay, so even a retry with the same key lands here.
+    "VALIDATION_POST_ALREADY_PUBLISHING": "the post already moved on: follow it with get_post",
 }
 
 
@@ -107,7 +130,8 @@ class MarkaestroRateLimited(MarkaestroAPIError):
 
 
 def _rebuild(cls: type[MarkaestroAPIError], state: dict[str, Any]) -> MarkaestroAPIError:
-    names = ("status_code", "error_code", "method", "path", "api_message", "request_id", "issues", "retry_after", "body")
+    names = ("status_code", "error_code", "method", "path", "api_message", "request_id", "issues", "retry_after",
+             "body", "after_lost_answer")
     return cls(**{k: state[k] for k in names if k in state})
 
 

@@ -17,8 +17,12 @@ Idempotency (contract §5): ``create_post``, ``create_posts``, ``publish_post`` 
 ``upload_media`` (multipart) accept ``idempotency_key``. With a key the transport retries 5xx,
 timeouts and lost connections with the *same* key, so a replay returns the original result. After
 any other non-2xx answer the server keeps that key reserved for ~10 minutes: **the caller must mint a
-new key** before trying again (the operators do this). Without a key these POSTs are never retried
-after an unknown outcome.
+new key** before trying again (the operators do this). Without a key (a blank one counts as none, as
+on the server) these POSTs are never resent once they may have reached the server.
+
+DELETEs are resent after an unknown outcome; when the resend answers 404 the lost attempt did the
+delete, so ``delete_post``/``delete_media``/``disable_webhook_endpoint`` return as done (logged at
+INFO). A 404 to the first attempt is raised as :class:`MarkaestroNotFound`.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from airflow.sdk.log import amask_secret, mask_secret
 
 from airflow_provider_markaestro import api
 from airflow_provider_markaestro import models as m
-from airflow_provider_markaestro.exceptions import MarkaestroAPIError, MarkaestroTransportError
+from airflow_provider_markaestro.exceptions import MarkaestroAPIError, MarkaestroNotFound, MarkaestroTransportError
 from airflow_provider_markaestro.transport import (
     DEFAULT_RATE_LIMIT_WINDOW_SECONDS,
     MAX_RETRY_AFTER_SECONDS,
@@ -298,11 +302,19 @@ class MarkaestroHook(BaseHook):
         await self.aclose()
 
     def _call(self, call: api.Call[T]) -> T:
-        return call.parse(self.transport.send(call.spec))
+        try:
+            response = self.transport.send(call.spec)
+        except MarkaestroNotFound as exc:
+            return _already_gone(call, exc)
+        return call.parse(response)
 
     async def _acall(self, call: api.Call[T]) -> T:
         transport = await self.atransport()
-        return call.parse(await transport.send(call.spec))
+        try:
+            response = await transport.send(call.spec)
+        except MarkaestroNotFound as exc:
+            return _already_gone(call, exc)
+        return call.parse(response)
 
     def web_link(self, kind: str, object_id: str) -> str:
         """URL of a post or job run in Markaestro, for extra links and logs."""
@@ -432,7 +444,8 @@ class MarkaestroHook(BaseHook):
         return await self._acall(api.finalize_upload_session(session_id))
 
     def delete_media(self, asset_id: str) -> dict[str, Any]:
-        """``DELETE /media/:id`` → ``{"deleted": true, "id": …}``."""
+        """``DELETE /media/:id`` → ``{"deleted": true, "id": …}``, also when the transport's retry after a
+        lost answer finds the asset gone (the lost attempt deleted it); a first-attempt 404 raises."""
         return self._call(api.delete_media(asset_id))
 
     async def adelete_media(self, asset_id: str) -> dict[str, Any]:
@@ -509,7 +522,8 @@ class MarkaestroHook(BaseHook):
             cursor = page.next_cursor
 
     def delete_post(self, post_id: str) -> dict[str, Any]:
-        """``DELETE /posts/:id`` → ``{"deleted": true, "id": …}`` (400 while publishing)."""
+        """``DELETE /posts/:id`` → ``{"deleted": true, "id": …}`` (400 while publishing), also when the
+        transport's retry after a lost answer finds the post gone; a first-attempt 404 raises."""
         return self._call(api.delete_post(post_id))
 
     async def adelete_post(self, post_id: str) -> dict[str, Any]:
@@ -557,7 +571,8 @@ class MarkaestroHook(BaseHook):
         return endpoint
 
     def disable_webhook_endpoint(self, endpoint_id: str) -> None:
-        """``DELETE /webhook-endpoints/:id`` (soft-disable, 204; repeating it succeeds)."""
+        """``DELETE /webhook-endpoints/:id`` (soft-disable, 204; repeating it succeeds; a 404 raises
+        unless it answers the transport's retry after a lost answer)."""
         self._call(api.disable_webhook_endpoint(endpoint_id))
 
     async def adisable_webhook_endpoint(self, endpoint_id: str) -> None:
@@ -717,6 +732,20 @@ class MarkaestroHook(BaseHook):
             if not page.next_cursor:
                 return
             cursor = page.next_cursor
+
+
+def _already_gone(call: api.Call[T], exc: MarkaestroNotFound) -> T:
+    """A DELETE replayed after a lost answer that finds its target gone: the lost attempt deleted it.
+
+    The transport replays DELETEs after no answer or a 5xx; a hard delete that committed then answers
+    404 to the replay. Only then is the 404 success; on a first attempt (or after a 429, which the
+    server refused untouched) the id was unknown and the 404 is raised.
+    """
+    if call.gone is None or not exc.after_lost_answer:
+        raise exc
+    log.info("Markaestro %s %s: already gone (404 on the retry after a lost answer); the delete is done",
+             exc.method, exc.path)
+    return call.gone()
 
 
 def _single_product(products: list[m.Product], conn_id: str) -> m.Product:

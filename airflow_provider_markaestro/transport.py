@@ -18,7 +18,11 @@ Policy in one place (contract §3, §4, §5):
   (0.5 s, 1 s, 2 s, … capped at 30 s, each drawn uniformly from [ceiling/2, ceiling]) — but only when
   replaying cannot create twice: GET/DELETE/PUT-to-signed-URL, a POST carrying an ``Idempotency-Key``,
   or a POST the contract declares retry-safe (upload-session finalize). Any other POST whose answer was
-  lost raises :class:`MarkaestroTransportError` / :class:`MarkaestroAPIError` at once.
+  lost raises :class:`MarkaestroTransportError` / :class:`MarkaestroAPIError` at once. A blank
+  ``Idempotency-Key`` counts as none (the server trims it and then ignores it).
+* An error answer that comes to a *replay* sent after an unknown outcome (no answer, or a 5xx) is
+  marked ``after_lost_answer``: the lost attempt may have done the work already (the hook uses this
+  to accept a DELETE's 404 as "already gone").
 * Attempts: ``max_attempts`` (default 6) per call, counting the first.
 * **Pacing**: :class:`RateLimitPacer` reads ``X-RateLimit-Remaining`` / ``X-RateLimit-Reset`` per exact
   path and makes the next request to an exhausted path wait for the window boundary instead of
@@ -40,6 +44,7 @@ import asyncio
 import email.utils
 import logging
 import math
+import os
 import random
 import re
 import ssl
@@ -167,6 +172,15 @@ def resolve_base_url(host: str | None, port: int | None = None) -> str:
     return f"{url.scheme}://{netloc}{path}"
 
 
+def url_origin(url: str | httpx.URL) -> str:
+    """``scheme://host[:port]`` of a URL: no credentials, path, query or fragment."""
+    url = httpx.URL(url)
+    netloc = url.host if ":" not in url.host else f"[{url.host}]"
+    if url.port:
+        netloc += f":{url.port}"
+    return f"{url.scheme}://{netloc}"
+
+
 # --- request description -----------------------------------------------------------------------
 
 
@@ -190,6 +204,12 @@ class RequestSpec:
     safe_to_retry: bool | None = None
     # 409 error codes that mean "someone (maybe our lost attempt) is still working on it": wait, resend.
     retry_conflicts: frozenset[str] = frozenset({IN_PROGRESS})
+
+    def __post_init__(self) -> None:
+        # The server trims the key and treats an empty one as absent (contract §5): so does the
+        # client, or a blank key would make a non-idempotent POST look safe to replay.
+        if self.idempotency_key is not None:
+            self.idempotency_key = self.idempotency_key.strip() or None
 
     @property
     def retry_safe(self) -> bool:
@@ -290,13 +310,18 @@ class RetryPolicy:
         return self.backoff(attempt)
 
 
-def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and its causes, outermost first (a cycle in the chain cannot loop forever)."""
     seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return seen
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
+        yield seen
         seen = seen.__cause__ or seen.__context__
-    return None
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    return next((e for e in _chain(exc) if isinstance(e, ssl.SSLError)), None)
 
 
 def is_permanent(exc: Exception) -> bool:
@@ -304,6 +329,44 @@ def is_permanent(exc: Exception) -> bool:
     if isinstance(exc, (httpx.LocalProtocolError, httpx.UnsupportedProtocol)):
         return True
     return _ssl_error(exc) is not None
+
+
+#: Failures of the connection phase: no byte of the request left this machine.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+_TIMEOUT_PHASE = {
+    httpx.ConnectTimeout: "connect timeout",
+    httpx.ReadTimeout: "read timeout",
+    httpx.WriteTimeout: "write timeout",
+    httpx.PoolTimeout: "timeout waiting for a free pooled connection",
+}
+
+
+def may_have_been_sent(exc: Exception) -> bool:
+    """Whether the server may have seen (and acted on) a request that failed with ``exc``."""
+    return not isinstance(exc, _NOT_SENT)
+
+
+def network_reason(exc: Exception, timeout: float | None = None) -> str:
+    """A short human reason for an httpx transport error: "Connection refused", "read timeout after 30s".
+
+    The errno text is taken from the innermost ``OSError`` (anyio wraps it in "All connection
+    attempts failed"); TLS errors keep their OpenSSL text. Callers redact the result.
+    """
+    for cls, phase in _TIMEOUT_PHASE.items():
+        if isinstance(exc, cls):
+            return f"{phase} after {timeout:g}s" if timeout else phase
+    if _ssl_error(exc) is not None:
+        return re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(_ssl_error(exc)))
+    reason = ""
+    for seen in _chain(exc):
+        errno = getattr(seen, "errno", None)
+        if isinstance(seen, OSError) and isinstance(errno, int):
+            # gai errors (negative errno) carry their text in strerror; os.strerror knows the rest
+            reason = (seen.strerror or "") if errno < 0 else os.strerror(errno)
+    if not reason:
+        reason = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc)) or type(exc).__name__
+    return reason
 
 
 def transport_hint(exc: Exception) -> str:
@@ -492,8 +555,11 @@ def _error_code(response: httpx.Response) -> str:
     return str(body.get("error", "")) if isinstance(body, dict) else ""
 
 
-def api_error(spec: RequestSpec, response: httpx.Response) -> MarkaestroAPIError:
-    """Map an error answer to a typed exception (body fields only: no headers, no query strings)."""
+def api_error(spec: RequestSpec, response: httpx.Response, *, after_lost_answer: bool = False) -> MarkaestroAPIError:
+    """Map an error answer to a typed exception (body fields only: no headers, no query strings).
+
+    ``after_lost_answer``: this answer came to a replay sent after an attempt with an unknown outcome.
+    """
     try:
         body = response.json()
     except ValueError:
@@ -517,6 +583,7 @@ def api_error(spec: RequestSpec, response: httpx.Response) -> MarkaestroAPIError
         issues=issues,
         retry_after=retry_after,
         body=body,
+        after_lost_answer=after_lost_answer,
     )
 
 
@@ -578,10 +645,28 @@ class _BaseTransport:
                 delay = max(0.0, exact)
         return delay
 
-    def _finish(self, spec: RequestSpec, response: httpx.Response) -> httpx.Response:
-        if response.is_success:
-            return response
-        raise api_error(spec, response)
+    # The sync and async loops differ only in how they sleep and send; every decision is made here.
+
+    def _delay_after_exception(self, spec: RequestSpec, exc: httpx.TransportError, attempt: int) -> float:
+        """How long to wait before resending after no answer; raises when the policy gives up."""
+        delay = self.policy.delay_for_exception(spec, exc, attempt)
+        if delay is None:
+            raise self._transport_error(spec, exc, attempt) from None
+        self._log_retry(spec, type(exc).__name__, attempt, delay)
+        return delay
+
+    def _delay_after_response(
+        self, spec: RequestSpec, response: httpx.Response, attempt: int, lost: bool
+    ) -> float:
+        """How long to wait before resending after an error answer; raises it when the policy gives up.
+
+        ``lost``: an earlier attempt of this call may have been acted on without us seeing the answer.
+        """
+        delay = self._next_delay(spec, response, attempt)
+        if delay is None:
+            raise api_error(spec, response, after_lost_answer=lost)
+        self._log_retry(spec, f"HTTP {response.status_code} {_error_code(response)}".rstrip(), attempt, delay)
+        return delay
 
     def _log_retry(self, spec: RequestSpec, what: str, attempt: int, delay: float) -> None:
         key = " (same Idempotency-Key)" if spec.idempotency_key else ""
@@ -591,11 +676,25 @@ class _BaseTransport:
         )
 
     def _transport_error(self, spec: RequestSpec, exc: Exception, attempts: int) -> MarkaestroTransportError:
-        why = "" if spec.retry_safe else " (not retried: replaying this request could act twice)"
-        detail = redact_url(exc).replace(self._api_key, "<api key>") if self._api_key else redact_url(exc)
+        """Name where the request went (origin, method, path) so a wrong host or port is obvious.
+
+        Built from the URL's parts only: no credentials, query string (signed-URL tokens) or headers.
+        """
+        url = httpx.URL(self._url(spec))
+        if isinstance(exc, _NOT_SENT):
+            what = "cannot reach"
+        elif isinstance(exc, httpx.TimeoutException):
+            what = "no answer from"
+        else:
+            what = "lost the connection to"
+        reason = redact_url(network_reason(exc, self.timeout))
+        if self._api_key:
+            reason = reason.replace(self._api_key, "<api key>")
+        why = "" if spec.retry_safe else "; not retried: replaying this request could act twice"
+        plural = "" if attempts == 1 else "s"
         return MarkaestroTransportError(
-            f"Markaestro {spec.method} {spec.display_path} got no answer after {attempts} attempt(s){why}: "
-            f"{type(exc).__name__}: {detail}{transport_hint(exc)}"
+            f"Markaestro: {what} {url_origin(url)} ({spec.method} {url.path}): {reason}{transport_hint(exc)} "
+            f"[{type(exc).__name__} after {attempts} attempt{plural}{why}]"
         )
 
 
@@ -636,7 +735,7 @@ class SyncTransport(_BaseTransport):
                 self.pacer.done(spec.display_path)
 
     def send(self, spec: RequestSpec) -> httpx.Response:
-        attempt = 0
+        attempt, lost = 0, False
         while True:
             attempt += 1
             while (pause := self._pace(spec)) > 0:
@@ -644,19 +743,13 @@ class SyncTransport(_BaseTransport):
             try:
                 response = self._attempt(spec)
             except httpx.TransportError as exc:
-                delay = self.policy.delay_for_exception(spec, exc, attempt)
-                if delay is None:
-                    raise self._transport_error(spec, exc, attempt) from None
-                self._log_retry(spec, type(exc).__name__, attempt, delay)
-                time.sleep(delay)
+                time.sleep(self._delay_after_exception(spec, exc, attempt))
+                lost = lost or may_have_been_sent(exc)
                 continue
             if response.is_success:
-                return self._finish(spec, response)
-            delay = self._next_delay(spec, response, attempt)
-            if delay is None:
-                return self._finish(spec, response)
-            self._log_retry(spec, f"HTTP {response.status_code} {_error_code(response)}".rstrip(), attempt, delay)
-            time.sleep(delay)
+                return response
+            time.sleep(self._delay_after_response(spec, response, attempt, lost))
+            lost = lost or response.status_code >= 500
 
 
 class AsyncTransport(_BaseTransport):
@@ -727,7 +820,7 @@ class AsyncTransport(_BaseTransport):
                 await asyncio.shield(body.aclose())
 
     async def _send_with(self, client: httpx.AsyncClient, spec: RequestSpec) -> httpx.Response:
-        attempt = 0
+        attempt, lost = 0, False
         while True:
             attempt += 1
             while (pause := self._pace(spec)) > 0:
@@ -735,19 +828,13 @@ class AsyncTransport(_BaseTransport):
             try:
                 response = await self._attempt(client, spec)
             except httpx.TransportError as exc:
-                delay = self.policy.delay_for_exception(spec, exc, attempt)
-                if delay is None:
-                    raise self._transport_error(spec, exc, attempt) from None
-                self._log_retry(spec, type(exc).__name__, attempt, delay)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self._delay_after_exception(spec, exc, attempt))
+                lost = lost or may_have_been_sent(exc)
                 continue
             if response.is_success:
-                return self._finish(spec, response)
-            delay = self._next_delay(spec, response, attempt)
-            if delay is None:
-                return self._finish(spec, response)
-            self._log_retry(spec, f"HTTP {response.status_code} {_error_code(response)}".rstrip(), attempt, delay)
-            await asyncio.sleep(delay)
+                return response
+            await asyncio.sleep(self._delay_after_response(spec, response, attempt, lost))
+            lost = lost or response.status_code >= 500
 
 
 def _close_files(kwargs: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from airflow_provider_markaestro import models as m
 from airflow_provider_markaestro.exceptions import MarkaestroNotFound, MarkaestroValidationError
 from airflow_provider_markaestro.hook import MarkaestroHook
 
-from .conftest import emulator_posts, requests_log, route_pending
+from .conftest import emulator_posts, requests_log
 
 SAMPLE = Path(__file__).resolve().parents[2] / "dags" / "campaigns" / "spring_launch"
 IMAGE = SAMPLE / "coffee.jpg"
@@ -65,14 +65,14 @@ def test_multipart_upload_and_delete_media(call):
     assert asset.id.startswith("ast_") and asset.type == "image" and asset.mime_type == "image/jpeg"
     again = call("upload_media_multipart", IMAGE, idempotency_key=f"routes-media-{call.mode}")
     assert again.id == asset.id  # replayed by the key
-    with route_pending():
-        deleted = call("delete_media", asset.id)
+    deleted = call("delete_media", asset.id)
     assert deleted == {"deleted": True, "id": asset.id}
+    with pytest.raises(MarkaestroNotFound):  # a first-attempt 404 is an error, not "already gone"
+        call("delete_media", asset.id)
 
 
 def test_upload_session_flow_and_finalize_is_retry_safe(call, markaestro):
-    with route_pending():
-        asset = call("upload_media_session", IMAGE)
+    asset = call("upload_media_session", IMAGE)
     assert asset.id.startswith("ast_") and asset.size_bytes == IMAGE.stat().st_size
     assert asset.hosted_url
     # finalize again: 200 with the same asset
@@ -86,8 +86,7 @@ def test_large_files_go_through_a_session(call, markaestro, tmp_path, monkeypatc
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"\0" * 4096)
     monkeypatch.setattr(MarkaestroHook, "session_upload_threshold", 1024)
-    with route_pending():
-        asset = call("upload_media", video)
+    asset = call("upload_media", video)
     assert asset.type == "video" and asset.size_bytes == 4096
     paths = [r["path"] for r in requests_log(markaestro)]
     assert "/api/public/v1/media/upload-sessions" in paths and "/api/public/v1/media" not in paths
@@ -100,19 +99,18 @@ def test_posts_create_get_list_delete(call, markaestro):
     batch = call("create_posts", [api.post_body("threads", "b1"), api.post_body("tiktok", "needs media")])
     assert isinstance(batch, m.BatchCreateResult) and (batch.created, batch.total) == (1, 2)
     assert batch.results[1].error == "VALIDATION_TIKTOK_REQUIRES_MEDIA"
-    with route_pending():
-        page = call("list_posts", limit=1)
+    page = call("list_posts", limit=1)
     assert isinstance(page, m.PostPage) and page.count == 1 and page.next_cursor
-    with route_pending():
-        assert call("delete_post", post.id) == {"deleted": True, "id": post.id}
+    assert call("delete_post", post.id) == {"deleted": True, "id": post.id}
     with pytest.raises(MarkaestroNotFound):
         call("get_post", post.id)
+    with pytest.raises(MarkaestroNotFound):  # a first-attempt 404 is an error, not "already gone"
+        call("delete_post", post.id)
 
 
 def test_iter_posts_follows_cursors(call, markaestro):
     ids = {call("create_post", api.post_body("threads", f"page {i}")).id for i in range(5)}
-    with route_pending():
-        seen = list(call("iter_posts", page_size=2))
+    seen = list(call("iter_posts", page_size=2))
     assert {p.id for p in seen} == ids and len(seen) == 5
     lists = [r for r in requests_log(markaestro) if r["method"] == "GET" and r["path"] == "/api/public/v1/posts"]
     assert len(lists) == 3  # 2 + 2 + 1
@@ -126,8 +124,7 @@ def test_publish_and_job_run(call):
 
 
 def test_webhook_endpoints(call):
-    with route_pending():
-        endpoint = call("create_webhook_endpoint", "https://hooks.example.com/mk", ["post.published"])
+    endpoint = call("create_webhook_endpoint", "https://hooks.example.com/mk", ["post.published"])
     assert endpoint.secret and endpoint.secret.startswith("whsec_")
     assert "whsec_" not in repr(endpoint)
     listed = call("list_webhook_endpoints")
@@ -137,8 +134,7 @@ def test_webhook_endpoints(call):
 
 
 def test_connect_discovery(call, demo_seed):
-    with route_pending():
-        accounts = call("connect_list_social_accounts")
+    accounts = call("connect_list_social_accounts")
     product_id = demo_seed.products[0].id
     assert accounts and all(a.id.startswith(product_id + "#") for a in accounts)
     products = call("connect_list_products")
@@ -147,8 +143,7 @@ def test_connect_discovery(call, demo_seed):
 
 
 def test_connect_upload_and_posts(call, demo_seed, markaestro):
-    with route_pending():
-        media_id = call("connect_upload_image", IMAGE)
+    media_id = call("connect_upload_image", IMAGE)
     assert media_id.startswith("ast_")
     accounts = call("connect_list_social_accounts")
     threads = next(a.id for a in accounts if a.platform == "threads")
@@ -161,8 +156,7 @@ def test_connect_upload_and_posts(call, demo_seed, markaestro):
 
 
 def test_connect_put_is_single_use(call, markaestro):
-    with route_pending():
-        grant = call("connect_create_upload_url", "image/jpeg", IMAGE.stat().st_size, IMAGE.name)
+    grant = call("connect_create_upload_url", "image/jpeg", IMAGE.stat().st_size, IMAGE.name)
     assert "token" not in repr(grant)
     uploaded = call("connect_put_upload", grant, IMAGE)
     assert uploaded.media_id == grant.media_id

@@ -141,6 +141,7 @@ def test_unreachable_host_is_a_transport_error_after_retries(set_conn, demo_seed
     with pytest.raises(MarkaestroTransportError) as exc, MarkaestroHook("mk_down") as hook:
         hook.list_products()
     assert "2 attempt" in str(exc.value) and "/api/public/v1/products" in str(exc.value)
+    assert str(exc.value).startswith("Markaestro: cannot reach http://127.0.0.1:9 (GET /api/public/v1/products): ")
 
 
 def test_async_twins_match_the_sync_methods(markaestro):
