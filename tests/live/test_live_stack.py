@@ -172,6 +172,14 @@ def _posts(emulator) -> list[dict]:
 
 def test_campaign_triggered_over_rest_defers_in_the_triggerer_and_links_show(live):
     run_id = live.trigger("markaestro_campaign")  # logical_date null, like the UI's Trigger button
+    deferred, deadline = None, time.time() + 180
+    while deferred is None and time.time() < deadline:  # the slow LinkedIn page keeps one wait deferred
+        deferred = next((ti for ti in live.task_instances("markaestro_campaign", run_id)
+                         if ti["task_id"] == "wait_for_publish" and ti["state"] == "deferred"), None)
+        time.sleep(0.5)
+    assert deferred is not None, "no wait_for_publish task was ever seen deferred"
+    while_deferred = live.links("markaestro_campaign", run_id, "wait_for_publish", deferred["map_index"])
+    assert while_deferred["Markaestro post"].startswith(f"{live.emulator.url}/app/posts/"), while_deferred
     assert live.wait_for_run("markaestro_campaign", run_id) == "success"
     tis = live.task_instances("markaestro_campaign", run_id)
     waits = [ti for ti in tis if ti["task_id"] == "wait_for_publish"]
