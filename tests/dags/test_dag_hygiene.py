@@ -62,9 +62,9 @@ def forbid_io(monkeypatch):
 def test_dag_file_parses_fast_without_io(file_name, forbid_io):
     from airflow.dag_processing.dagbag import DagBag
 
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: what the file costs, not how busy the machine is
     bag = DagBag(dag_folder=str(DAGS / file_name))
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
 
     assert bag.import_errors == {}, bag.import_errors
     assert forbid_io == [], forbid_io

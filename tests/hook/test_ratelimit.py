@@ -35,7 +35,9 @@ def test_a_paced_burst_waits_for_the_window_and_sees_no_429(tight):
         elapsed = time.time() - started
     assert _post_statuses(tight) == [201] * BURST
     assert len(emulator_posts(tight)) == BURST
-    assert _bound(started) <= elapsed < _bound(started) + 0.5
+    # it waited for the window instead of collecting 429s; the upper bound only catches an
+    # oversleep of whole windows (a loaded CI machine adds scheduling delay, not windows)
+    assert _bound(started) <= elapsed < _bound(started) + 2 * TIGHT_WINDOW
 
 
 def test_a_concurrent_async_burst_sees_no_429(tight):
@@ -50,7 +52,7 @@ def test_a_concurrent_async_burst_sees_no_429(tight):
     elapsed = time.time() - started
     assert len({p.id for p in posts}) == BURST
     assert _post_statuses(tight) == [201] * BURST
-    assert elapsed < _bound(started) + 0.7
+    assert elapsed < _bound(started) + 2 * TIGHT_WINDOW
 
 
 def test_without_pacing_429s_are_retried_after_retry_after(tight, caplog):
@@ -62,7 +64,7 @@ def test_without_pacing_429s_are_retried_after_retry_after(tight, caplog):
     statuses = _post_statuses(tight)
     assert statuses.count(201) == 5 and statuses.count(429) >= 1
     assert set(statuses) == {201, 429}
-    assert elapsed < 2.5  # each 429 waits to the window end (Retry-After: 1), not longer
+    assert elapsed < 4.0  # each 429 waits to the window end (Retry-After: 1), not a capped 120 s
     assert "HTTP 429 RATE_LIMITED" in caplog.text
 
 
