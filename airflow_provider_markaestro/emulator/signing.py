@@ -46,13 +46,21 @@ def _string_to_sign(object_path: str, date: str, expires: str, content_type: str
 @dataclass(frozen=True)
 class SignedUpload:
     url: str
-    expires_at: float
+    expires_at: float  # the session's `expiresAt`: creation + lifetime, millisecond precision
 
 
 def sign_upload_url(key: bytes, origin: str, bucket: str, object_path: str, content_type: str, now: float, lifetime: float) -> SignedUpload:
-    """A PUT URL for `<origin>/storage/<bucket>/<object_path>`, valid `lifetime` seconds from the signing second."""
-    date = _goog_date(now)
-    expires = str(max(1, round(lifetime)))
+    """A PUT URL for `<origin>/storage/<bucket>/<object_path>` and the session expiry it serves.
+
+    `expiresAt` is creation + `lifetime` to the millisecond (like `Date.now() + 15 min`). A V4 URL
+    only carries whole seconds (X-Goog-Date is floored), so X-Goog-Expires is rounded up to cover
+    `expiresAt`: the storage host never refuses a PUT the session still allows, and lets one
+    through at most a second later, when finalize refuses the session anyway.
+    """
+    expires_at = (math.floor(now * 1000) + round(lifetime * 1000)) / 1000
+    signed_at = math.floor(now)
+    date = _goog_date(signed_at)
+    expires = str(max(1, math.ceil(expires_at - signed_at)))
     path = f"{bucket}/{object_path}"
     signature = hmac.new(key, _string_to_sign(path, date, expires, content_type), hashlib.sha256).hexdigest()
     query = "&".join(
@@ -65,8 +73,7 @@ def sign_upload_url(key: bytes, origin: str, bucket: str, object_path: str, cont
             f"X-Goog-Signature={signature}",
         ]
     )
-    expires_at = math.floor(now) + int(expires)
-    return SignedUpload(f"{origin}{STORAGE_PREFIX}/{quote(path)}?{query}", float(expires_at))
+    return SignedUpload(f"{origin}{STORAGE_PREFIX}/{quote(path)}?{query}", expires_at)
 
 
 def check_upload_url(key: bytes, path: str, params: dict[str, str], content_type: str, now: float) -> str | None:

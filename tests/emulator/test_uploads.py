@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -97,10 +100,36 @@ def test_malformed_json_is_internal_error(api: Api) -> None:
     assert_error(api.post(SESSIONS, content=b"{", headers={"Content-Type": "application/json"}), 500, "INTERNAL_ERROR", rid=True, rl=False)
 
 
+def _ms(value: str) -> int:
+    return round(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_expires_at_is_creation_plus_15_minutes_to_the_millisecond(api: Api) -> None:
+    """§7.2: `expiresAt` = creation + 15 min (not floored to the second), and the signed URL agrees with it:
+    a PUT just before `expiresAt` is accepted, a finalize just after it is refused."""
+    session = _session(api, b"abc")
+    query = parse_qs(urlsplit(session["uploadUrl"]).query)
+    signed_at = datetime.strptime(query["X-Goog-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+    url_ends_ms = round((signed_at + int(query["X-Goog-Expires"][0])) * 1000)
+    expires_ms = _ms(session["expiresAt"])
+    assert 0 <= url_ends_ms - expires_ms < 1000  # whole-second URL validity covers expiresAt
+    now_ms = _ms(api.admin("GET", "/health").json()["now"])
+    api.advance((expires_ms - now_ms) / 1000 - 0.2)
+    assert _put(session, b"abc").status_code == 200
+    api.advance(0.4)
+    assert_error(_finalize(api, session["id"]), 400, "VALIDATION_INVALID_UPLOAD_SESSION", rid=True, rl=False)
+
+    fresh = _session(api, b"xyz")
+    assert _put(fresh, b"xyz").status_code == 200
+    created_ms = _ms(_finalize(api, fresh["id"]).json()["asset"]["createdAt"])  # finalize reports the session creation time
+    assert _ms(fresh["expiresAt"]) - created_ms == 15 * 60 * 1000
+
+
 def test_storage_put_signature_and_expiry(api: Api) -> None:
     session = _session(api, b"abc")
     assert _put(session, b"abc", **{"Content-Type": "image/jpeg"}).status_code == 403  # signed Content-Type only
-    tampered = session["uploadUrl"].replace("X-Goog-Expires=900", "X-Goog-Expires=9000")
+    tampered = re.sub(r"X-Goog-Expires=(\d+)", r"X-Goog-Expires=9\1", session["uploadUrl"])
+    assert tampered != session["uploadUrl"]
     assert RAW.put(tampered, content=b"abc", headers=session["uploadHeaders"]).status_code == 403
     bad_sig = RAW.put(session["uploadUrl"][:-4] + "0000", content=b"abc", headers=session["uploadHeaders"])
     assert bad_sig.status_code == 403 and "SignatureDoesNotMatch" in bad_sig.text
