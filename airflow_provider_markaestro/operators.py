@@ -297,6 +297,8 @@ class PublishPostOperator(MarkaestroBaseOperator):
                 self.log.info("Post %s has already moved on (%s); following the post", self.post_id, exc.api_message)
         if run_id:
             self._push_url(context, JOB_RUN_URL_XCOM_KEY, self.hook.web_link("job-runs", run_id))
+        else:  # no run to link to: an empty link, instead of Airflow logging "XCom not found" as an error
+            context["ti"].xcom_push(key=JOB_RUN_URL_XCOM_KEY, value="")
         context["ti"].xcom_push(key=PUBLISH_XCOM_KEY, value={"post_id": self.post_id, "job_run_id": run_id})
         if self.wait_for_completion:
             from airflow_provider_markaestro.sensors import wait_for_publish

@@ -217,8 +217,8 @@ class JobRunSensor(BaseSensorOperator):
         return BaseOperator.resume_execution(self, next_method, next_kwargs, context)
 
     def _push_links(self, context: Context) -> None:
+        # An empty link where there is no id, instead of Airflow logging "XCom not found" as an error.
         ti = context["ti"]
-        if self.job_run_id:
-            ti.xcom_push(key=JOB_RUN_URL_XCOM_KEY, value=self.hook.web_link("job-runs", self.job_run_id))
-        if self.post_id:
-            ti.xcom_push(key=POST_URL_XCOM_KEY, value=self.hook.web_link("posts", self.post_id))
+        ti.xcom_push(key=JOB_RUN_URL_XCOM_KEY,
+                     value=self.hook.web_link("job-runs", self.job_run_id) if self.job_run_id else "")
+        ti.xcom_push(key=POST_URL_XCOM_KEY, value=self.hook.web_link("posts", self.post_id) if self.post_id else "")
