@@ -102,6 +102,23 @@ def test_active_endpoint_cap(start_server: Callable[..., EmulatorServer]) -> Non
         api.close()
 
 
+def test_default_cap_is_25_active_endpoints(api: Api) -> None:
+    """§7.6 with the seed left at its default (MAX_WEBHOOK_ENDPOINTS_PER_WORKSPACE = 25): the 26th active
+    endpoint is refused with the mapped 409 body. The route allows 20/min, so the clock skips windows."""
+    assert "webhooks" not in demo_seed_dict()  # the demo seed relies on the default
+    for n in range(25):
+        response = api.post(ENDPOINTS, json={"url": f"https://x.example/{n}", "events": ["post.failed"]})
+        assert response.status_code == 201, (n, response.text)
+        if response.headers["x-ratelimit-remaining"] == "0":
+            api.advance(60)
+    refused = api.post(ENDPOINTS, json={"url": "https://x.example/26", "events": ["post.failed"]})
+    assert_error(refused, 409, "WEBHOOK_ENDPOINT_LIMIT_REACHED", rid=True, rl=False)
+    listed = api.get(ENDPOINTS).json()["webhookEndpoints"]
+    assert len(listed) == 25 and all(e["status"] == "active" for e in listed)
+    assert api.http.delete(f"{ENDPOINTS}/{listed[0]['id']}").status_code == 204
+    assert _register(api, "https://x.example/26")["status"] == "active"  # a disabled endpoint frees a slot
+
+
 def test_publish_events_are_signed_and_delivered(api: Api, receiver: Receiver) -> None:
     endpoint = _register(api, receiver.url)
     other = _register(api, receiver.url, ["post.failed"])  # not subscribed to these events
