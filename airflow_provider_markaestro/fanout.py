@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow_provider_markaestro import rules
 from airflow_provider_markaestro.campaign import Campaign, is_sent, plan_posts, read_ledger, record_results
+from airflow_provider_markaestro.exceptions import MarkaestroAPIError, MarkaestroNotFound
 from airflow_provider_markaestro.hook import MarkaestroHook
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,6 @@ def _bound_product(hook: MarkaestroHook, alias: str, conn_id: str):
     naming the campaign product and its connection: with several products that is the first question."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from airflow_provider_markaestro.exceptions import MarkaestroAPIError
-
     try:
         return hook.get_bound_product()
     except MarkaestroAPIError as exc:
@@ -99,8 +98,6 @@ def reconcile_ledger(campaign: Campaign, hook: MarkaestroHook, product_id: str) 
     or failed: publishing it again is allowed and is not a second post) or create it anew (deleted).
     Makes no call when every entry is settled, which is the normal case.
     """
-    from airflow_provider_markaestro.exceptions import MarkaestroNotFound
-
     ledger = read_ledger(campaign.location, campaign.conn_id)
     updates = []
     for key, entry in ledger.items():
