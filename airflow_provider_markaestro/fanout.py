@@ -84,7 +84,7 @@ def _bound_product(hook: MarkaestroHook, alias: str, conn_id: str):
     try:
         return hook.get_bound_product()
     except MarkaestroAPIError as exc:
-        if exc.status_code >= 500 or exc.status_code == 429:
+        if exc.is_retryable:
             raise
         raise AirflowFailException(f"campaign product {alias!r} (connection {conn_id!r}): {exc}") from exc
 

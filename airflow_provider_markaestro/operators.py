@@ -97,7 +97,7 @@ class MarkaestroBaseOperator(BaseOperator):
         try:
             return send(key)
         except MarkaestroAPIError as exc:
-            if exc.status_code < 500 and exc.status_code != 429 and exc.error_code != "IDEMPOTENCY_REQUEST_IN_PROGRESS":
+            if not exc.is_retryable and exc.error_code != "IDEMPOTENCY_REQUEST_IN_PROGRESS":
                 state.set(generation_key, generation + 1)
                 if exc.error_code != ALREADY_PUBLISHING:
                     raise AirflowFailException(f"{exc} [connection {self.markaestro_conn_id!r}]") from exc

@@ -72,7 +72,8 @@ def handle_publish_event(
 
 
 def is_permanent(http_status: Any) -> bool:
-    """A 4xx other than 429 will answer the same on a retry: fail now instead of spending retries."""
+    """A 4xx other than 429 will answer the same on a retry: fail now instead of spending retries
+    (the trigger event's twin of :attr:`MarkaestroAPIError.is_retryable`)."""
     return isinstance(http_status, int) and 400 <= http_status < 500 and http_status != 429
 
 
@@ -136,7 +137,7 @@ def _poll_once(hook: MarkaestroHook, job_run_id: str | None, post_id: str | None
         post_id = post_id or (run.resource_id if run else None)
         post = hook.get_post(post_id) if post_id and (run is None or run.is_terminal) else None
     except MarkaestroAPIError as exc:  # the transport already retried 429/5xx: Airflow may retry those
-        failure = AirflowFailException if is_permanent(exc.status_code) else AirflowException
+        failure = AirflowException if exc.is_retryable else AirflowFailException
         raise failure(f"{exc} [connection {hook.markaestro_conn_id!r}]") from exc
     return evaluate(run, post)
 
