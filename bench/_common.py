@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,9 +23,12 @@ sys.path.insert(0, str(ROOT))
 
 
 def airflow_env() -> None:
-    """A throwaway AIRFLOW_HOME so the hook can resolve connections from env vars only."""
-    home = Path(tempfile.mkdtemp(prefix="mk-bench-airflow-"))
-    os.environ.setdefault("AIRFLOW_HOME", str(home))
+    """A throwaway AIRFLOW_HOME so the hook can resolve connections from env vars only (removed at exit;
+    an AIRFLOW_HOME already set is used as is and left alone)."""
+    if "AIRFLOW_HOME" not in os.environ:
+        home = Path(tempfile.mkdtemp(prefix="mk-bench-airflow-"))
+        os.environ["AIRFLOW_HOME"] = str(home)
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 
