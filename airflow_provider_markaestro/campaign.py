@@ -1003,8 +1003,11 @@ def plan_posts(
                     media_ids = [asset_ids[rel] for rel in post.media]
                 except KeyError as exc:
                     raise KeyError(f"post {post.key}: no uploaded asset id for media {exc.args[0]!r}") from None
+            # a post deleted in Markaestro since is sent anew: under a new key, or the old one would replay it
+            gone = entry_prev.get("updated_at") if entry_prev and entry_prev.get("status") == "missing" else None
             fingerprint = json.dumps(
-                [campaign.name, product_id, post.key, dest_id, caption, media_ids, mode, settings],
+                [campaign.name, product_id, post.key, dest_id, caption, media_ids, mode, settings]
+                + ([gone] if gone else []),
                 ensure_ascii=False,
                 sort_keys=True,
             )

@@ -186,6 +186,8 @@ def plan_create_calls(
                     "settings": entry["settings"],
                     "product_id": entry["product_id"],
                     "reuse_post_id": entry.get("previous_post_id"),
+                    # the same content for the same destination is one post, whichever run sends it
+                    "idempotency_key": entry["idempotency_hint"],
                 },
             })
     log.info("%d post(s) to create over %d product(s)", len(plan), len(targets))

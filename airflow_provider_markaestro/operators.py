@@ -89,11 +89,18 @@ class MarkaestroBaseOperator(BaseOperator):
     def run(self, context: Context) -> Any:
         raise NotImplementedError
 
-    def _mutate(self, context: Context, state: _StateStore, purpose: str, payload: Any, send: Any) -> Any:
-        """Send a mutating call under its idempotency key; 4xx fails fast and retires the key."""
+    def _mutate(self, context: Context, state: _StateStore, purpose: str, payload: Any, send: Any,
+                own_key: str | None = None) -> Any:
+        """Send a mutating call under its idempotency key; 4xx fails fast and retires the key.
+
+        ``own_key``: a caller's key, stable across DAG runs; after a retired attempt it gets a suffix.
+        """
         generation_key = f"idempotency_generation:{purpose}"
         generation = int(state.get(generation_key) or 0)
-        key = idempotency_key(context, purpose, payload, generation)
+        if own_key:
+            key = own_key if generation == 0 else f"{own_key}-g{generation}"
+        else:
+            key = idempotency_key(context, purpose, payload, generation)
         try:
             return send(key)
         except MarkaestroAPIError as exc:
@@ -155,11 +162,17 @@ class CreatePostOperator(MarkaestroBaseOperator):
 
     The caption is sent byte for byte as given. Content is checked against the channel's limits
     before any HTTP call; the error names the destination, the field, the size and the limit.
+
+    :param reuse_post_id: a post an earlier DAG run created for the same content: reattached to
+        instead of creating another one when it still has this very content.
+    :param idempotency_key: a key of your own, stable across DAG runs, for content that must never
+        be created twice (Markaestro keeps keys for at least 24 h, workspace-wide). By default the
+        key is derived from the task instance, so a retry replays but a new DAG run creates anew.
     """
 
     template_fields: Sequence[str] = (
         "channel", "caption", "media_asset_ids", "destination_id", "delivery_mode", "settings", "product_id",
-        "media_kinds", "reuse_post_id", "markaestro_conn_id",
+        "media_kinds", "reuse_post_id", "idempotency_key", "markaestro_conn_id",
     )
     template_fields_renderers = {"settings": "json", "media_asset_ids": "json"}
     operator_extra_links = (MarkaestroPostLink(),)
@@ -176,10 +189,12 @@ class CreatePostOperator(MarkaestroBaseOperator):
         product_id: str | None = None,
         media_kinds: list[str] | None = None,
         reuse_post_id: str | None = None,
+        idempotency_key: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.reuse_post_id = reuse_post_id
+        self.idempotency_key = idempotency_key
         self.channel = channel
         self.caption = caption
         self.media_asset_ids = media_asset_ids
@@ -238,7 +253,8 @@ class CreatePostOperator(MarkaestroBaseOperator):
         if not post_id:
             body = self.body()
             post = self._mutate(context, state, "create_post", body,
-                                lambda key: self.hook.create_post(body, idempotency_key=key))
+                                lambda key: self.hook.create_post(body, idempotency_key=key),
+                                own_key=self.idempotency_key or None)
             post_id = post.id
             state.set("post_id", post_id)
             self.log.info("Created %s post %s for destination %s", post.channel, post.id, post.destination_id or "-")

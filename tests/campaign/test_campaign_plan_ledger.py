@@ -240,3 +240,18 @@ def test_an_unsent_post_with_the_same_content_is_reused_with_its_own_media(sampl
                           {cm.ledger_key("launch-carousel", IG0): {**entry, **changed}})
         fresh = next(e for e in plan if (e["post_key"], e["destination_id"]) == ("launch-carousel", IG0))
         assert "reuses_post" not in fresh and fresh["media_asset_ids"] == carousel["media_asset_ids"], changed
+
+
+def test_a_post_deleted_since_is_sent_under_a_new_key(sample, asset_ids):
+    key = cm.ledger_key("office-cat", TH)
+    fresh = plan_posts(sample, "northwind", "prod_1", DESTINATIONS, asset_ids, {})
+    hint = next(e for e in fresh if (e["post_key"], e["destination_id"]) == ("office-cat", TH))["idempotency_hint"]
+
+    def hint_with(entry):
+        plan = plan_posts(sample, "northwind", "prod_1", DESTINATIONS, asset_ids, {key: entry})
+        return next(e for e in plan if (e["post_key"], e["destination_id"]) == ("office-cat", TH))["idempotency_hint"]
+
+    assert hint_with({"post_id": "p1", "status": "failed", "updated_at": "2026-12-01T00:00:00Z"}) == hint
+    gone = hint_with({"post_id": "", "status": "missing", "updated_at": "2026-12-01T00:00:00Z"})
+    assert gone != hint  # the old key would replay the deleted post
+    assert hint_with({"post_id": "", "status": "missing", "updated_at": "2026-12-02T00:00:00Z"}) != gone

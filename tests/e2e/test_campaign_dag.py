@@ -296,3 +296,28 @@ posts:
     assert [r["path"] for r in sent] == [f"/api/public/v1/posts/{draft['id']}/publish"]  # no upload, no create
     ledger = json.loads((folder / "_markaestro" / "ledger.json").read_text())
     assert [e["status"] for e in ledger.values()] == ["published"]
+
+
+def test_a_lost_ledger_does_not_duplicate_posts_sent_within_a_day(markaestro, campaign_dag, tmp_path):
+    """Creates use a key derived from the campaign, product, post key, destination and content, so
+    a run that finds no ledger at all replays the posts instead of creating them again."""
+    folder = tmp_path / "no_ledger"
+    folder.mkdir()
+    (folder / "campaign.yaml").write_text("""
+name: no-ledger
+products: {northwind: {conn_id: markaestro_default}}
+posts:
+  - key: words
+    caption: "Said once."
+    channels: [linkedin, threads]
+""")
+    first = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
+    assert first.state == "success", _ti_states(first)
+    posts = _posts(markaestro)
+    assert len(posts) == 2
+    shutil.rmtree(folder / "_markaestro")
+
+    again = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
+    assert again.state == "success", _ti_states(again)
+    assert sorted(p["id"] for p in _posts(markaestro)) == sorted(p["id"] for p in posts)
+    assert (folder / "_markaestro" / "ledger.json").exists()
