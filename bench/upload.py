@@ -136,10 +136,13 @@ def main() -> int:
                 assert curl_asset.size_bytes == args.size, curl_asset
 
             # Warm up the S3 side (s3fs/aiobotocore imports, filesystem + session, one HEAD) and note
-            # how s3fs will read the object (block size and cache type of an opened file; no bytes read).
+            # how the hook reads the object (block size and cache type of a file opened the hook's
+            # way; no bytes read).
+            from airflow_provider_markaestro.hook import _opener
+
             warm = as_storage_path(s3_url, S3_CONN_ID)
             assert warm.stat().st_size == args.size
-            with warm.open("rb") as fh:
+            with _opener(warm)() as fh:
                 s3_read = f"block_size={getattr(fh, 'blocksize', '?')} cache={type(getattr(fh, 'cache', None)).__name__}"
 
             s3_times, s3_growth = [], []
