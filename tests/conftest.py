@@ -11,7 +11,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def pytest_configure(config):
+def _airflow_test_home() -> Path:
+    """Point Airflow at a throwaway home. Runs when this file is imported: pytest imports it before
+    any sub-folder's conftest (some import Airflow, which reads its config once), and before
+    ``pytest_configure`` when a run names test files in a sub-folder."""
     home = Path(os.environ.get("MARKAESTRO_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="mk-airflow-"))
     home.mkdir(parents=True, exist_ok=True)
     os.environ["AIRFLOW_HOME"] = str(home)
@@ -22,7 +25,14 @@ def pytest_configure(config):
     os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "markaestro-provider-tests-" + "x" * 64)
     os.environ.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
     os.environ["AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY"] = "1"  # example DAGs retry: not 5 minutes apart here
-    if not (home / "airflow.db").exists():
+    return home
+
+
+AIRFLOW_TEST_HOME = _airflow_test_home()
+
+
+def pytest_configure(config):
+    if not (AIRFLOW_TEST_HOME / "airflow.db").exists():
         subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
             check=True,
