@@ -114,6 +114,7 @@ DEFAULT_PRODUCT_ALIAS = "default"
 DEFAULT_CONN_ID = "markaestro_default"
 LEDGER_DIR = "_markaestro"
 LEDGER_FILE = "ledger.json"
+CREATED_DIR = "created"  # per-post notes written at create time, folded into the ledger
 LEDGER_PATH = f"{LEDGER_DIR}/{LEDGER_FILE}"
 
 #: Ledger statuses that mean "already sent, do not send again". ``failed`` (and anything else,
@@ -280,6 +281,7 @@ class MediaFile(BaseModel):
     size: int
     mime_type: str
     kind: str
+    version: str = ""  # the store's content identity (ETag, generation, mtime): keys stable uploads
 
 
 class CampaignPost(BaseModel):
@@ -394,10 +396,11 @@ def _fresh_fs(folder: ObjectStoragePath):
     return fs
 
 
-def _list_files(folder: ObjectStoragePath) -> dict[str, int]:
+def _list_files(folder: ObjectStoragePath, versions: dict[str, str] | None = None) -> dict[str, int]:
     """Direct, regular, non-hidden files of ``folder`` → size in bytes (sorted by name).
 
-    Ignores folder markers (``prefix/`` objects), hidden files and sub-folders.
+    Ignores folder markers (``prefix/`` objects), hidden files and sub-folders. ``versions``, when
+    given, is filled with what the store says identifies each file's content (see :func:`_version`).
     """
     fs = _fresh_fs(folder)
     base = folder.path.rstrip("/")
@@ -413,7 +416,17 @@ def _list_files(folder: ObjectStoragePath) -> dict[str, int]:
         if not rel or "/" in rel or rel.startswith("."):
             continue
         out[rel] = int(entry.get("size") or 0)
+        if versions is not None:
+            versions[rel] = _version(entry)
     return dict(sorted(out.items()))
+
+
+def _version(entry: Mapping[str, Any]) -> str:
+    """The listing's content identity of a file: S3 ETag, GCS generation, local mtime (else empty)."""
+    for field in ("ETag", "etag", "generation", "md5Hash", "mtime", "LastModified", "updated"):
+        if entry.get(field) not in (None, ""):
+            return f"{field}={entry[field]}"
+    return ""
 
 
 def list_media(location: str | ObjectStoragePath, conn_id: str | None = None) -> dict[str, MediaFile]:
@@ -421,13 +434,14 @@ def list_media(location: str | ObjectStoragePath, conn_id: str | None = None) ->
     return _media_from_listing(_list_files(_folder(location, conn_id)))
 
 
-def _media_from_listing(listing: Mapping[str, int]) -> dict[str, MediaFile]:
+def _media_from_listing(listing: Mapping[str, int], versions: Mapping[str, str] | None = None) -> dict[str, MediaFile]:
     media: dict[str, MediaFile] = {}
     for rel, size in listing.items():
         mime = rules.mime_type_for(rel)
         if mime is None:
             continue
-        media[rel] = MediaFile(path=rel, size=size, mime_type=mime, kind=rules.media_kind(mime) or "image")
+        media[rel] = MediaFile(path=rel, size=size, mime_type=mime, kind=rules.media_kind(mime) or "image",
+                               version=(versions or {}).get(rel, ""))
     return media
 
 
@@ -818,7 +832,8 @@ def load_campaign(location: str | ObjectStoragePath, conn_id: str | None = None)
     problems: list[ContentProblem] = []
 
     try:
-        listing = _list_files(folder)
+        versions: dict[str, str] = {}
+        listing = _list_files(folder, versions)
     except FileNotFoundError:
         raise CampaignValidationError([ContentProblem(loc, "folder", "campaign folder not found")]) from None
 
@@ -924,7 +939,7 @@ def load_campaign(location: str | ObjectStoragePath, conn_id: str | None = None)
         products=products,
         defaults=defaults,
         posts=posts,
-        files=_media_from_listing(listing),
+        files=_media_from_listing(listing, versions),
     )
 
 
@@ -1112,6 +1127,52 @@ def record_results(
         except FileNotFoundError:
             pass
     _fresh_fs(final.parent)
+    return ledger
+
+
+def _created_dir(location: Any, conn_id: str | None = None) -> ObjectStoragePath:
+    return _folder(location, conn_id) / LEDGER_DIR / CREATED_DIR
+
+
+def record_created(location: str | ObjectStoragePath | Campaign, entry: Mapping[str, Any],
+                   conn_id: str | None = None) -> None:
+    """Note a post the moment it was created, before anything waits on it.
+
+    The ledger itself is written once per run, at the end; a run that dies before then would
+    otherwise forget a post that may already be live. One small file per (post, destination),
+    ``_markaestro/created/<hash of the ledger key>.json``, so parallel mapped tasks never write the
+    same object; :func:`fold_created` moves them into the ledger.
+    """
+    key = ledger_key(str(entry["post_key"]), str(entry["destination_id"]))
+    folder = _created_dir(location, conn_id)
+    folder.fs.makedirs(folder.path, exist_ok=True)
+    record = {k: entry[k] for k in ("post_key", "destination_id", *_RESULT_FIELDS) if entry.get(k) is not None}
+    with (folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json").open("wb") as fh:
+        fh.write(json.dumps({**record, "status": "created"}, ensure_ascii=False).encode("utf-8"))
+
+
+def fold_created(location: str | ObjectStoragePath | Campaign, conn_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """Merge the created-post notes into the ledger (where it does not know that post yet) and
+    remove them; returns the ledger. No write when there is no note."""
+    folder = _created_dir(location, conn_id)
+    fs = _fresh_fs(folder)
+    try:
+        names = [str(e["name"]) for e in fs.ls(folder.path, detail=True)
+                 if e.get("type") == "file" and str(e["name"]).endswith(".json")]
+    except (FileNotFoundError, NotADirectoryError):
+        names = []
+    ledger = read_ledger(location, conn_id)
+    if not names:
+        return ledger
+    news = []
+    for name in names:
+        note = json.loads(fs.cat_file(name).decode("utf-8"))
+        known = ledger.get(ledger_key(note["post_key"], note["destination_id"])) or {}
+        if known.get("post_id") != note.get("post_id") and not is_sent(known):
+            news.append(note)
+    ledger = record_results(location, news, conn_id) if news else ledger
+    for name in names:
+        fs.rm_file(name)
     return ledger
 
 

@@ -7,14 +7,25 @@ out. Every function takes and returns plain JSON because each one is an Airflow 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_markaestro import rules
-from airflow_provider_markaestro.campaign import Campaign, is_sent, plan_posts, read_ledger, record_results
+from airflow_provider_markaestro.campaign import (
+    Campaign,
+    fold_created,
+    is_sent,
+    plan_posts,
+    read_ledger,
+    record_created,
+    record_results,
+)
 from airflow_provider_markaestro.exceptions import MarkaestroAPIError, MarkaestroNotFound
 from airflow_provider_markaestro.hook import MarkaestroHook
+from airflow_provider_markaestro.operators import CreatePostOperator
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +63,25 @@ def fail_run_when_any_task_fails() -> None:
     for other in guard.dag.tasks:
         if other is not guard:
             other >> guard
+
+
+def load_validated(campaign_url: str, conn_id: str | None = None) -> str:
+    """The campaign as XCom JSON. A manifest problem fails the task at once: a retry would read
+    the same folder and find the same problems."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_markaestro.campaign import CampaignValidationError, load_campaign
+
+    try:
+        return load_campaign(campaign_url, conn_id=conn_id).to_json()
+    except CampaignValidationError as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+def uploaded_asset_ids(uploads: list[dict[str, Any]], context: Mapping[str, Any],
+                       upload_task_id: str = "upload_media") -> list[str]:
+    """The asset id of each upload, by map index (an empty list when nothing was uploaded)."""
+    return [a or "" for a in _pull_mapped(context, upload_task_id, len(uploads))]
 
 
 def discover_targets(campaign_json: str | Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -98,7 +128,7 @@ def reconcile_ledger(campaign: Campaign, hook: MarkaestroHook, product_id: str) 
     or failed: publishing it again is allowed and is not a second post) or create it anew (deleted).
     Makes no call when every entry is settled, which is the normal case.
     """
-    ledger = read_ledger(campaign.location, campaign.conn_id)
+    ledger = fold_created(campaign.location, campaign.conn_id)  # posts a dead run noted but never recorded
     updates = []
     for key, entry in ledger.items():
         if entry.get("product_id") != product_id or not entry.get("post_id") or is_sent(entry):
@@ -146,9 +176,18 @@ def uploads_needed(campaign_json: str | Mapping[str, Any], targets: list[dict[st
                 "file_path": _media_url(campaign, rel),
                 "storage_conn_id": campaign.conn_id,
                 "mime_type": rules.mime_type_for(rel),
+                "idempotency_key": _upload_key(campaign, target["product_id"], rel),
             })
     log.info("%d upload(s) needed", len(uploads))
     return uploads
+
+
+def _upload_key(campaign: Campaign, product_id: str, rel: str) -> str:
+    """The same file (by the store's content identity) for the same product is one asset, whichever
+    run uploads it: its posts then keep their create key too (it covers the asset ids)."""
+    media = campaign.files.get(rel)
+    identity = [campaign.name, product_id, rel, media.size if media else None, media.version if media else ""]
+    return "mku-" + hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:40]
 
 
 def plan_create_calls(
@@ -188,10 +227,42 @@ def plan_create_calls(
                     "reuse_post_id": entry.get("previous_post_id"),
                     # the same content for the same destination is one post, whichever run sends it
                     "idempotency_key": entry["idempotency_hint"],
+                    "campaign_url": campaign.location,
+                    "storage_conn_id": campaign.conn_id,
+                    "post_key": entry["post_key"],
+                    "content_hash": entry["content_hash"],
                 },
             })
     log.info("%d post(s) to create over %d product(s)", len(plan), len(targets))
     return plan
+
+
+class CampaignCreatePostOperator(CreatePostOperator):
+    """:class:`CreatePostOperator` that notes the new post in the campaign folder at once.
+
+    The ledger is written by the last task of a run; a run that dies between a publish and that
+    task would forget a post that may be live. The note (:func:`campaign.record_created`) lets the
+    next run read that post back instead of sending it again.
+    """
+
+    template_fields: Sequence[str] = (*CreatePostOperator.template_fields, "campaign_url", "storage_conn_id")
+
+    def __init__(self, *, campaign_url: str, post_key: str, content_hash: str,
+                 storage_conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.campaign_url = campaign_url
+        self.storage_conn_id = storage_conn_id
+        self.post_key = post_key
+        self.content_hash = content_hash
+
+    def run(self, context: Any) -> str:
+        post_id = super().run(context)
+        record_created(self.campaign_url, {
+            "post_key": self.post_key, "destination_id": self.destination_id, "post_id": post_id,
+            "product_id": self.product_id, "channel": self.channel, "content_hash": self.content_hash,
+            "media_asset_ids": list(self.media_asset_ids or []),
+        }, self.storage_conn_id or None)
+        return post_id
 
 
 def _pull_mapped(context: Mapping[str, Any], task_id: str, count: int, key: str = "return_value") -> list[Any]:
@@ -298,6 +369,7 @@ def record_and_report(campaign_json: str | Mapping[str, Any], plan: list[dict[st
          for e, r in zip(plan, rows) if r["post_id"]],
         campaign.conn_id,
     )
+    fold_created(campaign.location, campaign.conn_id)  # every note is in the ledger now: drop them
     log.info("Campaign %s: %d post(s) this run\n%s", campaign.name, len(rows), format_table(rows) if rows else "")
     new_by_product: dict[str, list[dict[str, Any]]] = {}
     for row in rows:

@@ -138,7 +138,16 @@ class UploadMediaOperator(MarkaestroFileOperator):
     """Upload one file and return its asset id.
 
     Files above 8 MiB stream through an upload session, so a 250 MB video is never read whole.
+
+    :param idempotency_key: a key of your own, stable across DAG runs, so the same file uploaded by
+        another run is the same asset (multipart uploads only: Markaestro's upload sessions take no key).
     """
+
+    template_fields: Sequence[str] = (*MarkaestroFileOperator.template_fields, "idempotency_key")
+
+    def __init__(self, *, idempotency_key: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.idempotency_key = idempotency_key
 
     def run(self, context: Context) -> str:
         state = _StateStore(context)
@@ -151,6 +160,7 @@ class UploadMediaOperator(MarkaestroFileOperator):
         asset = self._mutate(
             context, state, "upload_media", payload,
             lambda key: self.hook.upload_media(source, mime_type=self.mime_type, idempotency_key=key),
+            own_key=self.idempotency_key or None,
         )
         state.set("asset_id", asset.id)
         self.log.info("Uploaded %s as %s (%s, %d bytes)", self.file_path, asset.id, asset.mime_type, asset.size_bytes)

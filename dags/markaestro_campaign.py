@@ -21,8 +21,8 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import AssetAlias, Param, dag, task
 
-from airflow_provider_markaestro.fanout import fail_run_when_any_task_fails
-from airflow_provider_markaestro.operators import CreatePostOperator, PublishPostOperator, UploadMediaOperator
+from airflow_provider_markaestro.fanout import CampaignCreatePostOperator, fail_run_when_any_task_fails
+from airflow_provider_markaestro.operators import PublishPostOperator, UploadMediaOperator
 from airflow_provider_markaestro.sensors import JobRunSensor
 
 POSTS_ASSET_ALIAS = "markaestro-published-posts"  # downstream DAGs schedule on the per-product assets
@@ -55,9 +55,9 @@ def markaestro_campaign():
     @task
     def load_campaign(campaign_url: str, storage_conn_id: str) -> str:
         """Read and validate the manifest and media listing; fail before any upload if anything is off."""
-        from airflow_provider_markaestro.campaign import load_campaign as load
+        from airflow_provider_markaestro.fanout import load_validated
 
-        return load(campaign_url, conn_id=storage_conn_id or None).to_json()
+        return load_validated(campaign_url, storage_conn_id or None)
 
     @task
     def discover_destinations(campaign: str) -> list[dict]:
@@ -74,11 +74,11 @@ def markaestro_campaign():
         return uploads_needed(campaign, targets)
 
     @task(trigger_rule="none_failed")  # text-only campaigns have nothing to upload: a skipped upload is fine
-    def plan_posts(campaign: str, targets: list[dict], uploads: list[dict], asset_ids: list[str] | None) -> list[dict]:
-        """One CreatePostOperator call per (post, destination) not yet published by an earlier run."""
-        from airflow_provider_markaestro.fanout import plan_create_calls
+    def plan_posts(campaign: str, targets: list[dict], uploads: list[dict], **context) -> list[dict]:
+        """One create call per (post, destination) not yet published by an earlier run."""
+        from airflow_provider_markaestro.fanout import plan_create_calls, uploaded_asset_ids
 
-        return plan_create_calls(campaign, targets, uploads, list(asset_ids or []))
+        return plan_create_calls(campaign, targets, uploads, uploaded_asset_ids(uploads, context))
 
     @task
     def create_calls(plan: list[dict]) -> list[dict]:
@@ -112,8 +112,9 @@ def markaestro_campaign():
     uploaded = UploadMediaOperator.partial(
         task_id="upload_media", map_index_template="{{ task.file_path }}"
     ).expand_kwargs(uploads)
-    plan = plan_posts(campaign, targets, uploads, uploaded.output)
-    created = CreatePostOperator.partial(
+    plan = plan_posts(campaign, targets, uploads)
+    uploaded >> plan
+    created = CampaignCreatePostOperator.partial(
         task_id="create_post", map_index_template="{{ task.channel }} {{ task.destination_id }}"
     ).expand_kwargs(create_calls(plan))
     publishes = publish_calls(plan)

@@ -217,9 +217,9 @@ def report(campaign_json: str, plan: dict, context) -> dict:
 def markaestro_connect_campaign():
     @task
     def load_campaign(campaign_url: str) -> str:
-        from airflow_provider_markaestro.campaign import load_campaign as load
+        from airflow_provider_markaestro.fanout import load_validated
 
-        return load(campaign_url).to_json()
+        return load_validated(campaign_url)
 
     @task
     def plan_posts(campaign: str) -> dict:

@@ -303,6 +303,7 @@ def test_a_lost_ledger_does_not_duplicate_posts_sent_within_a_day(markaestro, ca
     a run that finds no ledger at all replays the posts instead of creating them again."""
     folder = tmp_path / "no_ledger"
     folder.mkdir()
+    shutil.copy(SAMPLE / "rocket.jpg", folder)
     (folder / "campaign.yaml").write_text("""
 name: no-ledger
 products: {northwind: {conn_id: markaestro_default}}
@@ -310,14 +311,62 @@ posts:
   - key: words
     caption: "Said once."
     channels: [linkedin, threads]
+  - key: picture
+    caption: "Shown once."
+    media: [rocket.jpg]
+    channels: [threads]
 """)
     first = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
     assert first.state == "success", _ti_states(first)
     posts = _posts(markaestro)
-    assert len(posts) == 2
+    assert len(posts) == 3
     shutil.rmtree(folder / "_markaestro")
 
     again = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
     assert again.state == "success", _ti_states(again)
+    # the upload replayed the same asset (same file, same key), so the create replayed the same post
     assert sorted(p["id"] for p in _posts(markaestro)) == sorted(p["id"] for p in posts)
     assert (folder / "_markaestro" / "ledger.json").exists()
+
+
+def test_a_run_that_died_before_its_report_never_sends_its_posts_again(markaestro, campaign_dag, tmp_path,
+                                                                       monkeypatch):
+    """Each create notes its post in the bucket at once; a run whose report never wrote the ledger
+    (here: the ledger write fails, as if the run died) is picked up by the next run."""
+    import json
+
+    from airflow_provider_markaestro import fanout
+
+    folder = tmp_path / "died"
+    folder.mkdir()
+    shutil.copy(SAMPLE / "rocket.jpg", folder)
+    (folder / "campaign.yaml").write_text("""
+name: died
+products: {northwind: {conn_id: markaestro_default}}
+posts:
+  - key: picture
+    caption: "Out before the crash."
+    media: [rocket.jpg]
+    channels: [threads, facebook]
+""")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the run died before writing its ledger")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(fanout, "record_results", crash)
+        first = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
+    assert first.state == "failed" and set(_ti_states(first)["record_and_report"]) == {"failed"}
+    assert not (folder / "_markaestro" / "ledger.json").exists()
+    assert len(list((folder / "_markaestro" / "created").glob("*.json"))) == 2
+    posts = _posts(markaestro)
+    assert len(posts) == 2 and {p["status"] for p in posts} == {"published"}
+
+    since = len(_requests(markaestro))
+    again = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
+    assert again.state == "success", _ti_states(again)
+    assert _mutating(markaestro, since) == [] and len(_posts(markaestro)) == 2
+    ledger = json.loads((folder / "_markaestro" / "ledger.json").read_text())
+    assert {e["post_id"] for e in ledger.values()} == {p["id"] for p in posts}
+    assert {e["status"] for e in ledger.values()} == {"published"}
+    assert list((folder / "_markaestro" / "created").glob("*.json")) == []
