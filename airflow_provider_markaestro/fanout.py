@@ -316,7 +316,8 @@ def summarize(plan: list[dict[str, Any]], created: list[str | None],
         if result:
             error = result.get("error") or ""
         elif post_id:
-            error = "created, but the run did not see its publish settle (the next run checks it)"
+            error = ("created; this run could not tell whether its publish went out "
+                     "(the next run reads the post back and publishes it only if it has not)")
         else:
             error = "the post was not created"
         rows.append({
