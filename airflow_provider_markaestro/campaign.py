@@ -957,7 +957,7 @@ def is_sent(entry: Mapping[str, Any] | None) -> bool:
     return bool(entry) and entry.get("status") in SENT_STATUSES  # type: ignore[union-attr]
 
 
-def content_hash(caption: str, media: Sequence[str], delivery_mode: Any, settings: Any) -> str:
+def content_hash(caption: str, media: Sequence[Any], delivery_mode: Any, settings: Any) -> str:
     """What a (post, destination) sends, as the manifest says it: kept in the ledger to notice edits."""
     text = json.dumps([caption, list(media), delivery_mode, settings], ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
@@ -1003,12 +1003,17 @@ def plan_posts(
             caption = post.caption_for(channel)
             mode = post.delivery_mode_for(channel)
             settings = campaign.settings_for(post, channel)
-            content = content_hash(caption, post.media, mode, settings)
-            if is_sent(entry_prev):
-                if entry_prev.get("content_hash") not in (None, content):
-                    log.warning("post %s was already sent to %s (post %s); its content changed in the manifest "
+            # media by path and by the store's content identity: a file replaced under its name is new content
+            media = [[rel, campaign.files[rel].version if rel in campaign.files else ""] for rel in post.media]
+            content = content_hash(caption, media, mode, settings)
+            prev = entry_prev or {}
+            edited = prev.get("content_hash") not in (None, content)
+            in_flight = prev.get("status") == "publishing"  # going out now: never a second post beside it
+            if is_sent(prev) or (in_flight and edited):
+                if edited:
+                    log.warning("post %s was already %s to %s (post %s); its content changed in the manifest "
                                 "since and is NOT sent again: give the new version a new post key to send it",
-                                post.key, dest_id, entry_prev.get("post_id"))
+                                post.key, "being published" if in_flight else "sent", dest_id, prev.get("post_id"))
                 continue
             reuse = _reusable_entry(entry_prev, content, len(post.media))
             if reuse:
@@ -1165,13 +1170,20 @@ def fold_created(location: str | ObjectStoragePath | Campaign, conn_id: str | No
     if not names:
         return ledger
     news = []
+    readable = []
     for name in names:
-        note = json.loads(fs.cat_file(name).decode("utf-8"))
+        try:
+            note = json.loads(fs.cat_file(name).decode("utf-8"))
+            note["post_key"], note["destination_id"]  # noqa: B018 - a note without them is unusable
+        except (ValueError, KeyError, TypeError) as exc:  # a write cut off halfway: keep it, say so
+            log.warning("ignoring unreadable created-post note %s (%s); delete it once checked", name, exc)
+            continue
+        readable.append(name)
         known = ledger.get(ledger_key(note["post_key"], note["destination_id"])) or {}
         if known.get("post_id") != note.get("post_id") and not is_sent(known):
             news.append(note)
     ledger = record_results(location, news, conn_id) if news else ledger
-    for name in names:
+    for name in readable:
         fs.rm_file(name)
     return ledger
 

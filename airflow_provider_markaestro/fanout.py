@@ -245,7 +245,9 @@ class CampaignCreatePostOperator(CreatePostOperator):
     next run read that post back instead of sending it again.
     """
 
-    template_fields: Sequence[str] = (*CreatePostOperator.template_fields, "campaign_url", "storage_conn_id")
+    # Nothing is templated: every value comes from the bucket's manifest, and a caption such as
+    # "{{ conn.x.password }}" must be published as written, never rendered by Jinja.
+    template_fields: Sequence[str] = ()
 
     def __init__(self, *, campaign_url: str, post_key: str, content_hash: str,
                  storage_conn_id: str | None = None, **kwargs: Any) -> None:

@@ -28,6 +28,7 @@ from airflow_provider_markaestro.links import (
     MarkaestroJobRunLink,
     MarkaestroPostLink,
 )
+from airflow_provider_markaestro.rules import js_trim
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -246,7 +247,7 @@ class CreatePostOperator(MarkaestroBaseOperator):
         except MarkaestroNotFound:
             return None
         body = self.body()
-        same = (post.channel == body["channel"] and post.caption == body.get("caption", "")
+        same = (post.channel == body["channel"] and post.caption == js_trim(body.get("caption", ""))  # stored trimmed
                 and post.media_asset_ids == body.get("mediaAssetIds", [])
                 and (not self.destination_id or post.destination_id == self.destination_id))
         if not same:

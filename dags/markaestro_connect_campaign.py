@@ -50,6 +50,13 @@ SCHEDULED_AT = (
 )
 
 
+class ManifestConnectCreatePostOperator(ConnectCreatePostOperator):
+    """Captions and accounts come from the bucket's manifest: published as written, never rendered
+    by Jinja (a caption "{{ conn.x.password }}" must not become a secret). Only the schedule is."""
+
+    template_fields = ("scheduled_at", "markaestro_conn_id")
+
+
 def _ledger_path(campaign):
     return campaign.folder() / CONNECT_LEDGER
 
@@ -244,7 +251,7 @@ def markaestro_connect_campaign():
     uploaded = ConnectUploadImageOperator.partial(
         task_id="upload_image", map_index_template="{{ task.file_path }}", retries=2, retry_delay=RETRY_DELAY
     ).expand_kwargs(upload_calls(plan))
-    created = ConnectCreatePostOperator.partial(
+    created = ManifestConnectCreatePostOperator.partial(
         task_id="create_post", scheduled_at=SCHEDULED_AT, map_index_template="{{ task.caption[:40] }}",
         retries=2, retry_delay=RETRY_DELAY,
     ).expand_kwargs(create_calls(plan, uploaded.output))

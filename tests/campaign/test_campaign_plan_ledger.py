@@ -255,3 +255,32 @@ def test_a_post_deleted_since_is_sent_under_a_new_key(sample, asset_ids):
     gone = hint_with({"post_id": "", "status": "missing", "updated_at": "2026-12-01T00:00:00Z"})
     assert gone != hint  # the old key would replay the deleted post
     assert hint_with({"post_id": "", "status": "missing", "updated_at": "2026-12-02T00:00:00Z"}) != gone
+
+
+def test_a_post_still_publishing_is_never_joined_by_a_second_one(sample, asset_ids):
+    key = cm.ledger_key("office-cat", TH)
+    [current] = [e for e in plan_posts(sample, "northwind", "prod_1", DESTINATIONS, asset_ids, {})
+                 if (e["post_key"], e["destination_id"]) == ("office-cat", TH)]
+    media = [f"ast_old{i}" for i in range(len(current["media_asset_ids"]))]
+
+    def planned(content_hash):
+        entry = {"post_id": "p1", "status": "publishing", "content_hash": content_hash, "media_asset_ids": media}
+        plan = plan_posts(sample, "northwind", "prod_1", DESTINATIONS, asset_ids, {key: entry})
+        return [e for e in plan if (e["post_key"], e["destination_id"]) == ("office-cat", TH)]
+
+    [same] = planned(current["content_hash"])
+    assert same["reuses_post"] and same["previous_post_id"] == "p1"  # follow the post going out
+    assert planned("edited-since") == []  # not a second post beside the one going out
+
+
+def test_a_media_file_replaced_under_its_name_is_new_content(sample, asset_ids):
+    before = {(e["post_key"], e["destination_id"]): e["content_hash"]
+              for e in plan_posts(sample, "northwind", "prod_1", DESTINATIONS, asset_ids, {})}
+    files = dict(sample.files)
+    files["rocket.jpg"] = files["rocket.jpg"].model_copy(update={"version": "mtime=1"})
+    replaced = sample.model_copy(update={"files": files})
+    after = {(e["post_key"], e["destination_id"]): e["content_hash"]
+             for e in plan_posts(replaced, "northwind", "prod_1", DESTINATIONS, asset_ids, {})}
+    users = {k for k in before if "rocket.jpg" in next(p.media for p in sample.posts if p.key == k[0])}
+    assert users and all(before[k] != after[k] for k in users)
+    assert all(before[k] == after[k] for k in before if k not in users)

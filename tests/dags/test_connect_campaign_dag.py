@@ -84,3 +84,15 @@ def test_connect_campaign_with_a_missing_folder_fails_once_and_clearly(markaestr
     assert dr.state == "failed", states
     assert states["load_campaign"] == ["failed"] and states["record_and_report"] == ["skipped"]
     assert emulator_posts(markaestro) == []
+
+
+def test_a_caption_from_the_bucket_is_published_as_written_never_rendered(markaestro, tmp_path):
+    folder = tmp_path / "jinja"
+    folder.mkdir()
+    caption = "Sale {{ 7 * 7 }} {{ conn.markaestro_default.password }} {% raw %}"
+    (folder / "campaign.yaml").write_text(
+        "name: jinja\nproducts: {northwind: {conn_id: markaestro_default}}\n"
+        f"posts:\n  - key: braces\n    caption: {json.dumps(caption)}\n    channels: [linkedin]\n")
+    dr = load_dag(DAG_ID, "markaestro_connect_campaign.py").test(run_conf={"campaign_url": folder.as_uri()})
+    assert dr.state == "success", task_states(dr)
+    assert [p["caption"] for p in emulator_posts(markaestro)] == [caption]

@@ -370,3 +370,18 @@ posts:
     assert {e["post_id"] for e in ledger.values()} == {p["id"] for p in posts}
     assert {e["status"] for e in ledger.values()} == {"published"}
     assert list((folder / "_markaestro" / "created").glob("*.json")) == []
+
+
+def test_a_caption_from_the_bucket_is_published_as_written_never_rendered(markaestro, campaign_dag, tmp_path):
+    """Anyone who can write the bucket must not be able to publish a secret through Jinja."""
+    import json
+
+    folder = tmp_path / "jinja"
+    folder.mkdir()
+    caption = "Sale {{ 7 * 7 }} {{ conn.markaestro_default.password }} {% raw %}"
+    (folder / "campaign.yaml").write_text(
+        "name: jinja\nproducts: {northwind: {conn_id: markaestro_default}}\n"
+        f"posts:\n  - key: braces\n    caption: {json.dumps(caption)}\n    channels: [linkedin]\n")
+    dr = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
+    assert dr.state == "success", _ti_states(dr)
+    assert [p["caption"] for p in _posts(markaestro)] == [caption]
