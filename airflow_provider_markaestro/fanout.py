@@ -92,6 +92,8 @@ def discover_targets(campaign_json: str | Mapping[str, Any]) -> list[dict[str, A
     """
     campaign = _campaign(campaign_json)
     targets = []
+    if campaign.posts:
+        fold_created(campaign.location, campaign.conn_id)  # posts a dead run noted but never recorded
     for alias, ref in campaign.products.items():
         if not campaign.posts_for_product(alias):
             continue
@@ -126,9 +128,10 @@ def reconcile_ledger(campaign: Campaign, hook: MarkaestroHook, product_id: str) 
     report that never ran). Such a ledger entry has a ``post_id`` but no sent status; its post is
     read back so the plan can skip it (it went out after all), reuse it (still a draft, publishing
     or failed: publishing it again is allowed and is not a second post) or create it anew (deleted).
-    Makes no call when every entry is settled, which is the normal case.
+    Makes no call when every entry is settled, which is the normal case. :func:`discover_targets`
+    folds the created-post notes into the ledger (:func:`campaign.fold_created`) before this runs.
     """
-    ledger = fold_created(campaign.location, campaign.conn_id)  # posts a dead run noted but never recorded
+    ledger = read_ledger(campaign.location, campaign.conn_id)
     updates = []
     for key, entry in ledger.items():
         if entry.get("product_id") != product_id or not entry.get("post_id") or is_sent(entry):
