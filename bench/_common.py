@@ -58,14 +58,19 @@ def emulator_process(seed: dict[str, Any] | None = None) -> Iterator[str]:
             raise RuntimeError(f"emulator did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
         yield match.group(1)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         if seed_file is not None:
             os.unlink(seed_file.name)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """Terminate, then kill if it lingers; always reaped."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def set_connection(conn_id: str, url: str, key: str, **extra: Any) -> None:
