@@ -25,7 +25,7 @@ from airflow_provider_markaestro.campaign import (
 )
 from airflow_provider_markaestro.exceptions import MarkaestroAPIError, MarkaestroNotFound
 from airflow_provider_markaestro.hook import MarkaestroHook
-from airflow_provider_markaestro.operators import CreatePostOperator
+from airflow_provider_markaestro.operators import CreatePostOperator, UploadMediaOperator
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +238,13 @@ def plan_create_calls(
             })
     log.info("%d post(s) to create over %d product(s)", len(plan), len(targets))
     return plan
+
+
+class CampaignUploadMediaOperator(UploadMediaOperator):
+    """:class:`UploadMediaOperator` for a file the bucket named: its path is used as listed, never
+    rendered by Jinja (an object name may contain ``{{``)."""
+
+    template_fields: Sequence[str] = ()
 
 
 class CampaignCreatePostOperator(CreatePostOperator):

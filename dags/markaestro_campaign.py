@@ -21,8 +21,12 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import AssetAlias, Param, dag, task
 
-from airflow_provider_markaestro.fanout import CampaignCreatePostOperator, fail_run_when_any_task_fails
-from airflow_provider_markaestro.operators import PublishPostOperator, UploadMediaOperator
+from airflow_provider_markaestro.fanout import (
+    CampaignCreatePostOperator,
+    CampaignUploadMediaOperator,
+    fail_run_when_any_task_fails,
+)
+from airflow_provider_markaestro.operators import PublishPostOperator
 from airflow_provider_markaestro.sensors import JobRunSensor
 
 POSTS_ASSET_ALIAS = "markaestro-published-posts"  # downstream DAGs schedule on the per-product assets
@@ -109,7 +113,7 @@ def markaestro_campaign():
     campaign = load_campaign(campaign_url, "{{ params.storage_conn_id }}")
     targets = discover_destinations(campaign)
     uploads = media_to_upload(campaign, targets)
-    uploaded = UploadMediaOperator.partial(
+    uploaded = CampaignUploadMediaOperator.partial(
         task_id="upload_media", map_index_template="{{ task.file_path }}"
     ).expand_kwargs(uploads)
     plan = plan_posts(campaign, targets, uploads)
