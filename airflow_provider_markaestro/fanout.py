@@ -16,8 +16,10 @@ from typing import Any
 from airflow_provider_markaestro import rules
 from airflow_provider_markaestro.campaign import (
     Campaign,
+    CampaignValidationError,
     fold_created,
     is_sent,
+    load_campaign,
     plan_posts,
     read_ledger,
     record_created,
@@ -25,7 +27,7 @@ from airflow_provider_markaestro.campaign import (
 )
 from airflow_provider_markaestro.exceptions import MarkaestroAPIError, MarkaestroNotFound
 from airflow_provider_markaestro.hook import MarkaestroHook
-from airflow_provider_markaestro.operators import CreatePostOperator, UploadMediaOperator
+from airflow_provider_markaestro.operators import PUBLISH_XCOM_KEY, CreatePostOperator, UploadMediaOperator
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,6 @@ def load_validated(campaign_url: str, conn_id: str | None = None) -> str:
     """The campaign as XCom JSON. A manifest problem fails the task at once: a retry would read
     the same folder and find the same problems."""
     from airflow.sdk.exceptions import AirflowFailException
-
-    from airflow_provider_markaestro.campaign import CampaignValidationError, load_campaign
 
     try:
         return load_campaign(campaign_url, conn_id=conn_id).to_json()
@@ -306,8 +306,6 @@ def wait_kwargs(publishes: list[dict[str, Any]] | None, context: Mapping[str, An
     A publish that found its post already publishing returns no run id: the sensor then follows the
     post alone. A publish that failed pushed no :data:`PUBLISH_XCOM_KEY` and is not waited for.
     """
-    from airflow_provider_markaestro.operators import PUBLISH_XCOM_KEY
-
     publishes = publishes or []
     started = _pull_mapped(context, publish_task_id, len(publishes), key=PUBLISH_XCOM_KEY)
     return [{**call, "job_run_id": info.get("job_run_id")}
