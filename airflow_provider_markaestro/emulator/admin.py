@@ -128,6 +128,16 @@ async def advance_clock(request: Request) -> Response:
     return JsonResponse({"now": state.now_iso()})
 
 
+@router.post("/clock/next-window")
+async def next_rate_window(request: Request) -> Response:
+    """Move time to the start of the next rate-limit window, so a test counting X-RateLimit-Remaining
+    never straddles an epoch-aligned boundary (windows are fixed, §3.1)."""
+    state = _state(request)
+    now = state.clock.now()
+    state.clock.advance(state.rate_limiter.next_window_start(now) - now)
+    return JsonResponse({"now": state.now_iso(), "unix": state.clock.now()})
+
+
 @router.post("/posts/{post_id}/stored-status")
 async def set_stored_status(request: Request, post_id: str) -> Response:
     """Overwrite a post's stored status, as a dashboard edit or a legacy migration would."""

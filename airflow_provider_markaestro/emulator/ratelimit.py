@@ -72,6 +72,10 @@ class RateLimiter:
         self._global_base = global_base
         self._counters: dict[str, tuple[int, int]] = {}
 
+    def next_window_start(self, now: float) -> float:
+        """Unix time at which the window after the one holding `now` opens."""
+        return (math.floor(now / self._window) + 1) * self._window
+
     def route_limit(self, route: str) -> int:
         return max(1, _js_round(self._bases.get(route, DEFAULT_BASE_LIMIT) * self._multiplier))
 

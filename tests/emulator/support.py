@@ -85,6 +85,12 @@ class Api:
     def advance(self, seconds: float) -> None:
         self.http.post("/_emulator/clock/advance", json={"seconds": seconds}).raise_for_status()
 
+    def fresh_rate_window(self) -> float:
+        """Start a new epoch-aligned rate window (emulator time); returns the emulator's Unix time."""
+        response = self.http.post("/_emulator/clock/next-window")
+        response.raise_for_status()
+        return float(response.json()["unix"])
+
     def admin(self, method: str, path: str, **kw: Any) -> httpx.Response:
         return self.http.request(method, f"/_emulator{path}", **kw)
 

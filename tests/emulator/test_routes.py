@@ -52,6 +52,7 @@ def test_list_posts_invalid_cursor(api: Api, cursor: str) -> None:
 
 
 def test_delete_post(api: Api, orbit: Api, readonly: Api) -> None:
+    api.fresh_rate_window()  # the remaining count below must not straddle a window boundary
     post = api.create_ok({"channel": "linkedin", "caption": "x"})
     assert_error(orbit.http.delete(f"{P}/posts/{post['id']}"), 404, "NOT_FOUND", rid=True, rl=False)
     assert_error(readonly.http.delete(f"{P}/posts/{post['id']}"), 403, "FORBIDDEN", rid=True, rl=False)

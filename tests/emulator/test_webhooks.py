@@ -48,6 +48,7 @@ def test_signature_matches_the_contract_vector() -> None:
 
 
 def test_create_list_disable(api: Api, orbit: Api) -> None:
+    api.fresh_rate_window()
     created = api.post(ENDPOINTS, json={"url": " https://hooks.example.com/m ", "events": ["post.published", "post.published"]})
     assert created.status_code == 201 and created.headers["x-ratelimit-limit"] == "20"
     endpoint = created.json()["webhookEndpoint"]
