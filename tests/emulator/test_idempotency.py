@@ -21,6 +21,7 @@ def _key(value: str) -> dict[str, str]:
 
 
 def test_create_replays_for_the_same_normalized_body(api: Api) -> None:
+    api.fresh_rate_window()  # the two remaining counts below must share a window
     first = api.create({"channel": "threads", "caption": "hello"}, headers=_key("k-create"))
     replay = api.create({"caption": "  hello ", "channel": "threads", "extra": [1, 2]}, headers=_key("k-create"))
     assert (first.status_code, replay.status_code) == (201, 201)

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_markaestro.hook import MarkaestroHook
 
-from .conftest import inject
+from .conftest import inject, wait_for_requests
 
 
 def _track(transport) -> list:
@@ -55,6 +55,8 @@ def test_cancelling_a_request_in_flight_closes_its_client(markaestro):
         await hook.aclose()
 
     _no_resource_warnings(scenario)
+    # the emulator still finishes the cancelled request: let it, so it cannot land in the next test
+    assert len(wait_for_requests(markaestro, "GET", "/api/public/v1/products", 1)) == 1
 
 
 def test_cancelling_with_a_long_lived_client_frees_the_connection_and_aclose_closes_it(markaestro):
@@ -78,6 +80,7 @@ def test_cancelling_with_a_long_lived_client_frees_the_connection_and_aclose_clo
         assert client.is_closed and transport.open_clients == 0
 
     _no_resource_warnings(scenario)
+    assert len(wait_for_requests(markaestro, "GET", "/api/public/v1/products", 2)) == 2  # cancelled + the later one
 
 
 def test_errors_close_the_client_too(markaestro):

@@ -37,7 +37,7 @@ def test_a_paced_burst_waits_for_the_window_and_sees_no_429(tight):
     assert len(emulator_posts(tight)) == BURST
     # it waited for the window instead of collecting 429s; the upper bound only catches an
     # oversleep of whole windows (a loaded CI machine adds scheduling delay, not windows)
-    assert _bound(started) <= elapsed < _bound(started) + 2 * TIGHT_WINDOW
+    assert _bound(started) <= elapsed < _bound(started) + 5 * TIGHT_WINDOW
 
 
 def test_a_concurrent_async_burst_sees_no_429(tight):
@@ -47,12 +47,15 @@ def test_a_concurrent_async_burst_sees_no_429(tight):
                 *(hook.acreate_post(api.post_body("threads", f"async {i}")) for i in range(BURST))
             )
 
+    # Start just after a wall-clock boundary: concurrent sends started in a window's last
+    # milliseconds can be counted in the next one, which the pacer (rightly) cannot foresee.
+    time.sleep(TIGHT_WINDOW - time.time() % TIGHT_WINDOW + 0.02)
     started = time.time()
     posts = asyncio.run(burst())
     elapsed = time.time() - started
     assert len({p.id for p in posts}) == BURST
     assert _post_statuses(tight) == [201] * BURST
-    assert elapsed < _bound(started) + 2 * TIGHT_WINDOW
+    assert elapsed < _bound(started) + 5 * TIGHT_WINDOW
 
 
 def _fresh_window(emulator) -> None:
@@ -70,7 +73,7 @@ def test_without_pacing_429s_are_retried_after_retry_after(tight, caplog):
     statuses = _post_statuses(tight)
     assert statuses.count(201) == 5 and statuses.count(429) >= 1
     assert set(statuses) == {201, 429}
-    assert elapsed < 4.0  # each 429 waits to the window end (Retry-After: 1), not a capped 120 s
+    assert elapsed < 10.0  # each 429 waits to the window end (Retry-After: 1), not a capped 120 s
     assert "HTTP 429 RATE_LIMITED" in caplog.text
 
 

@@ -106,7 +106,7 @@ def test_idempotency_in_progress_waits_and_resends_the_identical_request(markaes
             hook.create_post(body, idempotency_key="retry-in-progress")
         waited = time.monotonic() - started
     assert second.value.error_code == "IDEMPOTENCY_REQUEST_IN_PROGRESS" and second.value.retry_after == 1
-    assert 0.9 <= waited < 3  # Retry-After: 1 honoured once, then the budget (2 attempts) ran out
+    assert 0.9 <= waited < 10  # Retry-After: 1 honoured once, then the budget (2 attempts) ran out
     statuses = [r["status"] for r in requests_log(markaestro) if r["path"] == "/api/public/v1/posts"]
     assert statuses == [400, 409, 409]
 
@@ -182,7 +182,7 @@ def test_a_huge_retry_after_waits_only_the_ceiling_then_gives_up():
     with pytest.raises(MarkaestroRateLimited) as exc:
         transport.send(RequestSpec("GET", "/products"))
     transport.close()
-    assert len(sent) == 3 and time.monotonic() - started < 1
+    assert len(sent) == 3 and time.monotonic() - started < 5  # waits capped at max_wait (0.05 s), never the 3600 s asked
     assert exc.value.retry_after == 3600  # the server's ask stays visible to the caller
 
 
@@ -217,7 +217,7 @@ def test_5xx_after_the_key_was_reserved_ends_in_a_typed_conflict_without_a_dupli
         waited = time.monotonic() - started
     assert exc.value.status_code == 409 and exc.value.error_code == "IDEMPOTENCY_REQUEST_IN_PROGRESS"
     assert exc.value.retry_after == 1
-    assert 0.9 <= waited < 5  # one Retry-After wait between the two 409s, no hang on the 10-minute lease
+    assert 0.9 <= waited < 10  # one Retry-After wait between the two 409s, no hang on the 10-minute lease
     posts = [r for r in requests_log(markaestro) if r["path"] == "/api/public/v1/posts"]
     assert [r["status"] for r in posts] == [502, 409, 409] and all(r["idempotencyKey"] for r in posts)
     assert emulator_posts(markaestro) == []  # nothing was created, and nothing twice

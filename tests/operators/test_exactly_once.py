@@ -13,6 +13,8 @@ from airflow.sdk import DAG
 from airflow_provider_markaestro.operators import CreatePostOperator, PublishPostOperator
 from airflow_provider_markaestro.sensors import JobRunSensor
 
+from ..hook.conftest import wait_for_requests
+
 
 def _posts(emulator) -> list[dict]:
     return httpx.get(f"{emulator.url}/_emulator/posts").json()["posts"]
@@ -68,6 +70,8 @@ def test_read_timeout_after_commit_is_retried_with_the_same_key(markaestro, set_
            count=1)
     dr = run_dag(_chain(_dag("timeout"), "Slow network, single post."))
     assert dr.state == "success"
+    # the timed-out POST finishes on the server too (a replay of the same key), never a second post
+    assert len(wait_for_requests(markaestro, "POST", "/api/public/v1/posts", 2)) == 2
     assert len(_posts(markaestro)) == 1
 
 
