@@ -55,6 +55,8 @@ async def health(request: Request) -> dict[str, Any]:
         "now": state.now_iso(),
         "publishesInRaceWindow": state.waiting["race_window"],
         "pausedAfterReserve": state.waiting["paused_after_reserve"],
+        # Finalizes holding their lease: a concurrent finalize now gets 409 (tests poll this, no sleeps).
+        "finalizesInProgress": state.finalizes_in_progress(),
     }
 
 

@@ -574,6 +574,16 @@ class EmulatorState:
             session.lease_until = now + FINALIZE_LEASE_SECONDS * self.seed.clock.scale
             return session
 
+    def finalizes_in_progress(self) -> int:
+        """How many upload sessions a finalize holds the lease of right now (admin health shows it).
+
+        Exists so a test can send its concurrent finalize once the first one is provably inside its
+        `finalize_delay_seconds`, instead of sleeping and hoping it got there (flaky on a loaded CI runner).
+        """
+        with self._lock:
+            now = self.clock.now()
+            return sum(1 for s in self.upload_sessions.values() if s.status == "finalizing" and now < s.lease_until)
+
     def complete_finalize(self, session: UploadSession, base_url: str) -> Outcome:
         """Check the staged object against the declaration; reject (terminal, refunded) or promote it."""
         with self.transaction() as now:

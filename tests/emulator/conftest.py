@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY, RAW, Api, Receiver
+from .support import KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY, RAW, Api, Receiver, slow_seed_dict
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -67,6 +67,41 @@ def orbit(clients: Callable[[str | None], Api]) -> Api:
 def readonly(clients: Callable[[str | None], Api]) -> Api:
     """Northwind Coffee, posts.read only."""
     return clients(KEY_READONLY)
+
+
+@pytest.fixture(scope="session")
+def slow_server() -> Iterator[EmulatorServer]:
+    """The demo seed with 10 s run phases (support.SLOW_CLOCK), for tests that assert an intermediate
+    lifecycle state: real time passing between requests cannot move a run out of the observed phase."""
+    with EmulatorServer(slow_seed_dict()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _slow_clients(slow_server: EmulatorServer) -> Iterator[dict[str | None, Api]]:
+    made: dict[str | None, Api] = {}
+    yield made
+    for api in made.values():
+        api.close()
+
+
+@pytest.fixture
+def slow_clients(slow_server: EmulatorServer, _slow_clients: dict[str | None, Api]) -> Callable[[str | None], Api]:
+    """Clients of the slow server (reset per test), cached per key like `clients`."""
+
+    def make(key: str | None) -> Api:
+        if key not in _slow_clients:
+            _slow_clients[key] = Api(slow_server, key)
+        return _slow_clients[key]
+
+    make(None).admin("POST", "/reset").raise_for_status()
+    return make
+
+
+@pytest.fixture
+def slow_api(slow_clients: Callable[[str | None], Api]) -> Api:
+    """Northwind Coffee on the slow server."""
+    return slow_clients(KEY_NORTHWIND)
 
 
 @pytest.fixture

@@ -30,6 +30,21 @@ def demo_seed_dict() -> dict[str, Any]:
     return copy.deepcopy(yaml.safe_load(DEMO_SEED_PATH.read_text()))
 
 
+# Run phases (emulator seconds) for tests that observe an intermediate lifecycle state. Emulator time is
+# wall clock + offset, so real time keeps running between requests; with the demo's 0.2 s / 0.3 s / 0.5 s
+# a GC pause or a loaded CI runner could move a run past the phase being asserted. With 10 s phases, a
+# test advances just past a boundary and has ~10 s of real-time slack before the next one.
+SLOW_CLOCK = {"run_queued_seconds": 10.0, "run_running_seconds": 10.0, "tiktok_inbox_seconds": 10.0}
+SLOW_QUEUED, SLOW_RUNNING, SLOW_INBOX = SLOW_CLOCK["run_queued_seconds"], SLOW_CLOCK["run_running_seconds"], SLOW_CLOCK["tiktok_inbox_seconds"]
+
+
+def slow_seed_dict() -> dict[str, Any]:
+    """The demo seed with SLOW_CLOCK run phases (everything else, e.g. the 60 s rate window, unchanged)."""
+    seed = demo_seed_dict()
+    seed["clock"].update(SLOW_CLOCK)
+    return seed
+
+
 def make_key(workspace_id: str, n: int) -> str:
     """A syntactically valid extra test key (fake)."""
     return f"mk_live_{workspace_id}.cli_00000000-0000-4000-8000-{n:012d}.{'A' * 31}{n % 10}"
@@ -84,6 +99,10 @@ class Api:
 
     def advance(self, seconds: float) -> None:
         self.http.post("/_emulator/clock/advance", json={"seconds": seconds}).raise_for_status()
+
+    def health(self) -> dict[str, Any]:
+        body: dict[str, Any] = self.admin("GET", "/health").json()
+        return body
 
     def fresh_rate_window(self) -> float:
         """Start a new epoch-aligned rate window (emulator time); returns the emulator's Unix time."""
@@ -175,7 +194,7 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_port}/hook"
 
-    def wait_for(self, count: int, timeout: float = 3.0) -> list[tuple[dict[str, str], bytes]]:
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[tuple[dict[str, str], bytes]]:
         with self._cond:
             assert self._cond.wait_for(lambda: len(self.requests) >= count, timeout), f"got {len(self.requests)} of {count}"
             return list(self.requests)
@@ -185,7 +204,7 @@ class Receiver:
         self._server.server_close()
 
 
-def wait_deliveries(api: Api, predicate: Any, timeout: float = 3.0) -> list[dict[str, Any]]:
+def wait_deliveries(api: Api, predicate: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
     """Poll the admin delivery log until `predicate(deliveries)` holds (attempts are recorded after the POST)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -194,3 +213,29 @@ def wait_deliveries(api: Api, predicate: Any, timeout: float = 3.0) -> list[dict
             return deliveries
         assert time.monotonic() < deadline, deliveries
         time.sleep(0.02)
+
+
+# Real seconds a finalize holds its lease in the concurrent-finalize tests (seed uploads.finalize_delay_seconds).
+# The second finalize is sent only once health shows the first one holding the lease, so this is pure slack
+# for that one request to arrive; each such test costs about this long.
+FINALIZE_HOLD_SECONDS = 2.0
+
+
+def finalize_twice_concurrently(api: Api, session_id: str) -> tuple[httpx.Response, httpx.Response]:
+    """(first, second): the second finalize is sent while the first provably holds the lease."""
+    path = f"{P}/media/upload-sessions/{session_id}/finalize"
+    first: list[httpx.Response] = []
+    # its own client: httpx.Client is not meant to be shared between threads mid-request
+    headers = {"Authorization": api.http.headers["Authorization"]}
+    sender = threading.Thread(target=lambda: first.append(RAW.post(f"{api.server.url}{path}", headers=headers)))
+    sender.start()
+    try:
+        deadline = time.monotonic() + 10
+        while api.health()["finalizesInProgress"] == 0:
+            assert sender.is_alive() and time.monotonic() < deadline, "the first finalize never took the lease"
+            time.sleep(0.01)
+        second = api.post(path)
+    finally:
+        sender.join(timeout=30)
+    assert first, "the first finalize did not answer"
+    return first[0], second

@@ -2,7 +2,10 @@
 
 One parametrized case per row (rows listing several codes get one case per code). All cases share
 one emulator whose seed makes the rarer rows reachable: a small storage cap, key variants, seeded
-posts in fixed statuses, a product whose document is gone, no webhook capacity and a slow finalize.
+posts in fixed statuses, a product whose document is gone, no webhook capacity and 10 s run phases
+(support.SLOW_CLOCK, so a run is surely still running when the post-is-publishing row is asked).
+The finalize-in-progress row gets its own short-lived emulator with a slow finalize, so the other
+finalize rows do not wait for it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import C, KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY, MP4, NORTHWIND, ORBIT, P, Api, assert_error, demo_seed_dict, make_key, png
+from .support import (
+    C, FINALIZE_HOLD_SECONDS, KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY, MP4, NORTHWIND, ORBIT, P, SLOW_CLOCK, SLOW_QUEUED, Api, assert_error,
+    demo_seed_dict, finalize_twice_concurrently, make_key, png,
+)
 
 WS = demo_seed_dict()["workspace"]["id"]
 REVOKED, EXPIRED, NOT_MEMBER, UNBOUND, GONE = (make_key(WS, n) for n in range(1, 6))
@@ -31,7 +37,7 @@ def _seed() -> dict[str, Any]:
     seed["workspace"]["storage_limit_bytes"] = STORAGE_CAP
     seed["rate_limits"] = {"routes": {f"{P}/job-runs/{{id}}": 1}}
     seed["webhooks"] = {"max_active_endpoints": 0}
-    seed["uploads"] = {"finalize_delay_seconds": 0.3}
+    seed["clock"].update(SLOW_CLOCK)
     seed["products"].append({"id": "GoneProduct000000000", "name": "Gone", "deleted": True})
     seed["api_keys"] += [
         {"key": REVOKED, "product_id": NORTHWIND, "status": "revoked"},
@@ -128,16 +134,20 @@ def _metadata_mismatch(ctx: Ctx) -> httpx.Response:
 
 
 def _finalize_in_progress(ctx: Ctx) -> httpx.Response:
-    session = ctx.session(3)
-    ctx.raw.put(session["uploadUrl"], content=b"abc", headers=session["uploadHeaders"])
-    path = f"{P}/media/upload-sessions/{session['id']}/finalize"
-    first = threading.Thread(target=lambda: ctx.raw.post(f"{ctx.server.url}{path}", headers={"Authorization": f"Bearer {KEY_NORTHWIND}"}))
-    first.start()
-    time.sleep(0.1)
-    try:
-        return ctx.api.post(path)
-    finally:
-        first.join()
+    """A second finalize sent once health shows the first holding the lease (own emulator: slow finalize)."""
+    seed = _seed()
+    seed["uploads"] = {"finalize_delay_seconds": FINALIZE_HOLD_SECONDS}
+    with EmulatorServer(seed) as server:
+        api = Api(server, KEY_NORTHWIND)
+        try:
+            body = {"fileName": "f", "contentType": "image/png", "sizeBytes": 3}
+            session = api.post(f"{P}/media/upload-sessions", json=body).json()["uploadSession"]
+            assert ctx.raw.put(session["uploadUrl"], content=b"abc", headers=session["uploadHeaders"]).status_code == 200
+            first, second = finalize_twice_concurrently(api, session["id"])
+            assert first.status_code == 201, first.text
+            return second
+        finally:
+            api.close()
 
 
 def _url_used(ctx: Ctx) -> httpx.Response:
@@ -149,11 +159,12 @@ def _url_used(ctx: Ctx) -> httpx.Response:
 def _publishing(ctx: Ctx) -> httpx.Response:
     post = _create(ctx, {"channel": "threads", "caption": "x"}).json()["post"]
     ctx.api.publish(post["id"])
-    ctx.api.advance(0.25)
+    ctx.api.advance(SLOW_QUEUED + 0.01)  # claimed: running (post `publishing`) for the next 10 s
     return ctx.api.http.delete(f"{P}/posts/{post['id']}")
 
 
 def _rate_limited(ctx: Ctx) -> httpx.Response:
+    ctx.api.fresh_rate_window()  # limit 1/min: both GETs must fall in the same epoch-aligned window
     ctx.api.get(f"{P}/job-runs/any")
     response = ctx.api.get(f"{P}/job-runs/any")
     assert 1 <= int(response.headers["retry-after"]) <= 60
@@ -298,7 +309,7 @@ def _publish_while(api: Api, post_id: str, key: str, move: Callable[[], None]) -
     answer: list[httpx.Response] = []
     sender = threading.Thread(target=lambda: answer.append(api.publish(post_id, headers={"Idempotency-Key": key})))
     sender.start()
-    deadline = time.monotonic() + RACE_WINDOW
+    deadline = time.monotonic() + 10  # entering the window may be slow on a loaded runner; it then lasts RACE_WINDOW
     while api.admin("GET", "/health").json()["publishesInRaceWindow"] == 0:
         assert time.monotonic() < deadline, "the publish never entered the race window"
         time.sleep(0.02)

@@ -191,6 +191,7 @@ def test_scheduling_forces_platform_delivery_and_the_ticker_publishes(api: Api, 
     # is_draft must be exactly false: a truthy non-boolean keeps a draft
     draft = api.post(f"{C}/posts", json={"caption": "x", "social_accounts": [LI], "is_draft": 0, "scheduled_at": "2020-01-01T00:00:00Z"})
     assert draft.json()["created"][0]["status"] == "draft"
+    api.advance(0.002)  # the scheduled posts list before the draft (limit=1 below), never in the same millisecond
     now = datetime.fromisoformat(api.admin("GET", "/health").json()["now"].replace("Z", "+00:00"))
     due = (now + timedelta(hours=1)).replace(microsecond=0)
     when = format_datetime(due, usegmt=True)  # RFC 2822: Date.parse accepts it too
@@ -212,7 +213,10 @@ def test_scheduling_forces_platform_delivery_and_the_ticker_publishes(api: Api, 
 
 
 def test_list_flat_statuses_limit_and_cursor(api: Api) -> None:
-    ids = [api.create_ok({"channel": "threads", "caption": f"p{i}"})["id"] for i in range(3)]
+    ids = []
+    for i in range(3):
+        ids.append(api.create_ok({"channel": "threads", "caption": f"p{i}"})["id"])
+        api.advance(0.002)  # distinct createdAt milliseconds: posts made in the same millisecond list in id (random) order
     run = api.publish(ids[0]).json()["run"]
     api.advance(1)
     assert api.run(run["id"])["status"] == "succeeded"

@@ -1,7 +1,9 @@
 """§7.4/§7.5/§8.8: publish preconditions and the run/post lifecycle per delivery mode.
 
-Time is moved with the admin clock instead of sleeping (demo timings: queued 0.2 s,
-running 0.3 s, TikTok inbox 0.5 s).
+Time is moved with the admin clock instead of sleeping. The lifecycle tests run on the slow server
+(queued, running and TikTok inbox phases of 10 s each, support.SLOW_CLOCK): emulator time is wall
+clock + offset, so with the demo's 0.2 s / 0.3 s / 0.5 s a loaded CI runner could let a run leave the
+phase under test between two requests. Each advance lands just past a boundary, leaving ~10 s of slack.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from collections.abc import Callable
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import RAW, KEY_NORTHWIND, MP4, NORTHWIND, P, Api, demo_seed_dict, png
+from .support import RAW, KEY_NORTHWIND, MP4, NORTHWIND, P, SLOW_INBOX, SLOW_QUEUED, SLOW_RUNNING, Api, png, slow_seed_dict
 
-QUEUED, RUNNING, INBOX = 0.2, 0.3, 0.5
+QUEUED, RUNNING, INBOX = SLOW_QUEUED, SLOW_RUNNING, SLOW_INBOX
 
 
 def _publish(api: Api, post_id: str) -> dict[str, object]:
@@ -24,7 +26,8 @@ def _publish(api: Api, post_id: str) -> dict[str, object]:
     return run
 
 
-def test_direct_publish_lifecycle(api: Api) -> None:
+def test_direct_publish_lifecycle(slow_api: Api) -> None:
+    api = slow_api
     post = api.create_ok({"channel": "linkedin", "caption": "We shipped."})
     run = _publish(api, post["id"])
     assert list(run) == ["id", "type", "status", "resourceType", "resourceId", "createdAt"]
@@ -57,7 +60,8 @@ def test_direct_publish_lifecycle(api: Api) -> None:
     assert "x-ratelimit-limit" in conflict.headers
 
 
-def test_manual_reminder_lifecycle_and_confirmation(api: Api) -> None:
+def test_manual_reminder_lifecycle_and_confirmation(slow_api: Api) -> None:
+    api = slow_api
     image = api.upload_ok("a.png", png(2, 2), "image/png")["id"]
     post = api.create_ok({"channel": "instagram", "caption": "Monday", "mediaAssetIds": [image]})
     run = _publish(api, post["id"])
@@ -83,7 +87,8 @@ def test_manual_reminder_lifecycle_and_confirmation(api: Api) -> None:
     assert api.admin("POST", f"/posts/{post['id']}/mark-posted").status_code == 409
 
 
-def test_tiktok_inbox_lifecycle(api: Api) -> None:
+def test_tiktok_inbox_lifecycle(slow_api: Api) -> None:
+    api = slow_api
     video = api.upload_ok("v.mp4", MP4, "video/mp4")["id"]
     post = api.create_ok({"channel": "tiktok", "mediaAssetIds": [video], "deliveryMode": "platform_inbox"})
     run = _publish(api, post["id"])
@@ -103,7 +108,8 @@ def test_tiktok_inbox_lifecycle(api: Api) -> None:
     assert inbox["publishResults"] == [{"channel": "tiktok", "success": True, "pending": False, "externalId": publish_id}]
 
 
-def test_tiktok_direct_post_goes_live(api: Api) -> None:
+def test_tiktok_direct_post_goes_live(slow_api: Api) -> None:
+    api = slow_api
     video = api.upload_ok("v.mp4", MP4, "video/mp4")["id"]
     post = api.create_ok(
         {
@@ -122,10 +128,11 @@ def test_tiktok_direct_post_goes_live(api: Api) -> None:
 
 
 def test_failing_and_slow_destinations(start_server: Callable[..., EmulatorServer]) -> None:
-    seed = demo_seed_dict()
+    seed = slow_seed_dict()
     destinations = {d["provider"]: d for d in seed["products"][0]["destinations"]}
     destinations["threads"]["behaviour"] = {"fail_reason": "Threads API error: media fetch failed"}
-    destinations["linkedin"]["behaviour"] = {"publish_seconds": 2, "media_processing_seconds": 1}
+    # running = publish_seconds + media_processing_seconds = 60 s (instead of RUNNING)
+    destinations["linkedin"]["behaviour"] = {"publish_seconds": 40, "media_processing_seconds": 20}
     server = start_server(seed)
     api = Api(server, KEY_NORTHWIND)
     try:
@@ -143,10 +150,10 @@ def test_failing_and_slow_destinations(start_server: Callable[..., EmulatorServe
 
         slow = api.create_ok({"channel": "linkedin", "caption": "slow"})
         run = _publish(api, slow["id"])
-        api.advance(QUEUED + 2.5)
+        api.advance(QUEUED + 50)  # past publish_seconds alone: media processing keeps it running
         assert api.run(str(run["id"]))["status"] == "running"
         assert api.post_of(slow["id"])["status"] == "publishing"
-        api.advance(0.6)
+        api.advance(11)
         assert api.run(str(run["id"]))["status"] == "succeeded"
     finally:
         api.close()

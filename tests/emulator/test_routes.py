@@ -12,13 +12,19 @@ import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import RAW, C, KEY_NORTHWIND, NORTHWIND, ORBIT, P, RL_HEADERS, Api, assert_error, demo_seed_dict, make_key, png
+from .support import (
+    RAW, C, KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY, NORTHWIND, ORBIT, P, RL_HEADERS, SLOW_QUEUED, SLOW_RUNNING, Api, assert_error,
+    demo_seed_dict, make_key, png,
+)
 
 POST_KEYS = 23
 
 
 def test_list_posts_order_filters_and_cursor(api: Api, orbit: Api) -> None:
-    ids = [api.create_ok({"channel": "threads", "caption": f"p{i}"})["id"] for i in range(3)]
+    ids = []
+    for i in range(3):
+        ids.append(api.create_ok({"channel": "threads", "caption": f"p{i}"})["id"])
+        api.advance(0.002)  # distinct createdAt milliseconds: posts made in the same millisecond list in id (random) order
     orbit.create_ok({"channel": "threads", "caption": "other brand"})
     first = api.get(f"{P}/posts", params={"limit": 2})
     assert first.status_code == 200 and first.headers["x-ratelimit-limit"] == "30"
@@ -51,16 +57,18 @@ def test_list_posts_invalid_cursor(api: Api, cursor: str) -> None:
     assert_error(api.get(f"{P}/posts", params={"cursor": cursor}), 400, "VALIDATION_INVALID_CURSOR", rid=True, rl=False)
 
 
-def test_delete_post(api: Api, orbit: Api, readonly: Api) -> None:
-    api.fresh_rate_window()  # the remaining count below must not straddle a window boundary
+def test_delete_post(slow_clients: Callable[[str | None], Api]) -> None:
+    """On the slow server (10 s run phases), so the run is surely still running at the first DELETE."""
+    api, orbit, readonly = (slow_clients(key) for key in (KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY))
+    api.fresh_rate_window()  # the remaining count below must not straddle a window boundary (60 s > the 20 s advanced)
     post = api.create_ok({"channel": "linkedin", "caption": "x"})
     assert_error(orbit.http.delete(f"{P}/posts/{post['id']}"), 404, "NOT_FOUND", rid=True, rl=False)
     assert_error(readonly.http.delete(f"{P}/posts/{post['id']}"), 403, "FORBIDDEN", rid=True, rl=False)
     run = api.publish(post["id"]).json()["run"]
-    api.advance(0.25)
+    api.advance(SLOW_QUEUED + 0.01)
     assert api.post_of(post["id"])["status"] == "publishing"
     assert_error(api.http.delete(f"{P}/posts/{post['id']}"), 400, "VALIDATION_POST_IS_PUBLISHING", rid=True, rl=False)
-    api.advance(1)
+    api.advance(SLOW_RUNNING)
     deleted = api.http.delete(f"{P}/posts/{post['id']}")  # published posts may be deleted
     assert deleted.status_code == 200 and deleted.json() == {"deleted": True, "id": post["id"]}
     assert deleted.headers["x-ratelimit-remaining"] == "27"  # GET/DELETE /posts/:id share the per-id bucket
@@ -68,11 +76,13 @@ def test_delete_post(api: Api, orbit: Api, readonly: Api) -> None:
     assert_error(api.get(f"{P}/job-runs/{run['id']}"), 404, "NOT_FOUND", rid=True, rl=False)
 
 
-def test_queued_run_of_deleted_post_fails_post_not_found(api: Api) -> None:
+def test_queued_run_of_deleted_post_fails_post_not_found(slow_api: Api) -> None:
+    """On the slow server: the run is surely still queued (the post still a draft) when the DELETE lands."""
+    api = slow_api
     post = api.create_ok({"channel": "threads", "caption": "x"})
     run = api.publish(post["id"]).json()["run"]
     assert api.http.delete(f"{P}/posts/{post['id']}").status_code == 200
-    api.advance(1)
+    api.advance(SLOW_QUEUED + 1)
     runs = {r["id"]: r for r in api.admin("GET", "/job-runs").json()["runs"]}
     assert (runs[run["id"]]["status"], runs[run["id"]]["message"]) == ("failed", "Post not found")
 
@@ -201,8 +211,10 @@ def test_publish_throttle_defers_runs(start_server: Callable[..., EmulatorServer
 
 def test_busy_destination_defers_runs(start_server: Callable[..., EmulatorServer]) -> None:
     seed = demo_seed_dict()
-    seed["publish_throttles"] = {"busy_retry_seconds": 5}
-    seed["clock"]["run_running_seconds"] = 2  # the first run is surely still running at the second claim
+    # Long phases, so real time between requests cannot end the first run or the second one's wait
+    # before they are observed: running 30 s, busy retry 60 s.
+    seed["publish_throttles"] = {"busy_retry_seconds": 60}
+    seed["clock"]["run_running_seconds"] = 30  # the first run is surely still running at the second claim
     api = Api(start_server(seed), KEY_NORTHWIND)
     try:
         posts = [api.create_ok({"channel": "linkedin", "caption": f"l{i}"})["id"] for i in range(2)]
@@ -210,7 +222,7 @@ def test_busy_destination_defers_runs(start_server: Callable[..., EmulatorServer
         api.advance(0.25)
         assert api.run(runs[0])["status"] == "running"
         assert (api.run(runs[1])["status"], api.run(runs[1])["message"]) == ("queued", "Publish deferred because destination is busy")
-        api.advance(8)
+        api.advance(100)  # first done at 30.2 s; second retried at 60.2 s, done at 90.2 s
         assert [api.run(r)["status"] for r in runs] == ["succeeded", "succeeded"]
     finally:
         api.close()

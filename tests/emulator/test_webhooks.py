@@ -8,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -19,6 +20,10 @@ from .support import KEY_NORTHWIND, P, Api, Receiver, assert_error, demo_seed_di
 
 ENDPOINTS = f"{P}/webhook-endpoints"
 ALL_EVENTS = ["post.publish.queued", "post.published", "post.action_required", "post.failed"]
+
+
+def _ms(value: str) -> int:
+    return round(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def _register(api: Api, url: str, events: list[str] | None = None) -> dict[str, Any]:
@@ -176,7 +181,10 @@ def test_manual_failed_and_tiktok_events(start_server: Callable[..., EmulatorSer
 
 
 def test_retries_follow_the_schedule_then_give_up(start_server: Callable[..., EmulatorServer]) -> None:
-    scale = 0.1  # retry delays become 6 s, 30 s, 90 s, 360 s: crossed with the admin clock
+    # Retry delays become 30 s, 150 s, 450 s, 1800 s: crossed with the admin clock. (Not smaller: the
+    # "not before its time" check below needs `margin` of slack, and the ticker's send timeout scales too.)
+    scale = 0.5
+    margin = 10.0  # emulator seconds before a retry is due at which nothing may have been sent yet
     server = start_server(demo_seed_dict(), scale=scale)
     api, receiver = Api(server, KEY_NORTHWIND), Receiver([500, 503, 404, 500, 500])
     try:
@@ -187,10 +195,14 @@ def test_retries_follow_the_schedule_then_give_up(start_server: Callable[..., Em
         for attempt, delay in enumerate((60, 300, 900, 3600), start=2):
             delivery = wait_deliveries(api, lambda ds, n=attempt - 1: ds[0]["attemptCount"] == n)[0]
             assert delivery["status"] == "pending" and delivery["nextAttemptAt"] is not None
-            api.advance(delay * scale - 2)
-            time.sleep(0.1)
+            due_ms = _ms(delivery["nextAttemptAt"])
+            assert abs(due_ms - _ms(delivery["attempts"][-1]["attemptedAt"]) - delay * scale * 1000) <= 1  # ms-floored stamps
+            # Advance to `margin` before it is due, measured from the emulator's now (not from the last
+            # attempt, which real time has already left behind by an unknown amount).
+            api.advance(max(0.0, (due_ms - _ms(api.health()["now"])) / 1000 - margin))
+            time.sleep(0.1)  # a couple of ticks
             assert len(receiver.requests) == attempt - 1  # not before its time
-            api.advance(2.1)
+            api.advance(margin + 0.1)
             receiver.wait_for(attempt)
         delivery = wait_deliveries(api, lambda ds: ds[0]["status"] == "failed")[0]
         assert delivery["nextAttemptAt"] is None
