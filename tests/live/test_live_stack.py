@@ -22,6 +22,7 @@ from tests.conftest import demo_seed_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+LINKEDIN_PUBLISH_SECONDS = 3600  # emulator time; far beyond any wall-clock wait in this module
 
 
 def _free_port() -> int:
@@ -118,17 +119,22 @@ def live(tmp_path_factory, demo_seed):
     campaign_dag = dags / "markaestro_campaign.py"
     text = campaign_dag.read_text()
     assert 'schedule="@daily"' in text
-    campaign_dag.write_text(text.replace('schedule="@daily"', "schedule=None"))
+    # The trigger's polls back off 0.5 s, 1 s, 2 s … up to poke_interval: 5 s instead of 30 s bounds
+    # how long the run takes to notice the clock jump below.
+    assert "poke_interval=30" in text
+    campaign_dag.write_text(text.replace('schedule="@daily"', "schedule=None")
+                            .replace("poke_interval=30", "poke_interval=5"))
     bucket = root / "bucket" / "spring_launch"
     shutil.copytree(ROOT / "dags" / "campaigns" / "spring_launch", bucket,
                     ignore=shutil.ignore_patterns("_markaestro"))
     port = _free_port()
     seed = demo_seed_dict()
     seed["clock"].update(run_queued_seconds=2, run_running_seconds=2)
-    # Mapped sensors start only once every publish is done; a slow LinkedIn page keeps its runs
-    # going long past that even on a loaded machine, so those sensors must defer.
+    # Mapped sensors start only once every publish is done; LinkedIn's publish takes an emulator hour,
+    # so its wait is still unsettled at its first check however loaded the machine is, and defers.
+    # The run fixtures below then move the emulator clock past it.
     linkedin = next(d for d in seed["products"][0]["destinations"] if d["provider"] == "linkedin")
-    linkedin["behaviour"] = {"publish_seconds": 20}
+    linkedin["behaviour"] = {"publish_seconds": LINKEDIN_PUBLISH_SECONDS}
     emulator = EmulatorServer(seed=seed).start()
     home = root / "home"
     env = {
@@ -170,17 +176,54 @@ def _posts(emulator) -> list[dict]:
     return httpx.get(f"{emulator.url}/_emulator/posts").json()["posts"]
 
 
-def test_campaign_triggered_over_rest_defers_in_the_triggerer_and_links_show(live):
+def _finish_past_the_slow_publish(live, dag_id: str, run_id: str, wait_task: str) -> tuple[dict | None, dict | None]:
+    """Wait until a ``wait_task`` instance is deferred (certain: LinkedIn's publish takes an emulator
+    hour) and read its links, then move the emulator clock past the publish so the run finishes on
+    the trigger's next poll. Returns the deferred task instance and its links (None if never seen)."""
+    deferred = links = None
+    try:
+        run_url, deadline = f"{live.api}/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}", time.time() + 180
+        while deferred is None and time.time() < deadline:
+            deferred = next((ti for ti in live.task_instances(dag_id, run_id)
+                             if ti["task_id"] == wait_task and ti["state"] == "deferred"), None)
+            if deferred is None:
+                if live.http.get(run_url).json()["state"] in ("success", "failed"):
+                    break  # ended without deferring: the caller's assertions say so
+                time.sleep(0.5)
+        if deferred is not None:
+            links = live.links(dag_id, run_id, wait_task, deferred["map_index"])
+    finally:  # also when nothing was seen deferred, so the run still ends instead of waiting an hour
+        httpx.post(f"{live.emulator.url}/_emulator/clock/advance",
+                   json={"seconds": 2 * LINKEDIN_PUBLISH_SECONDS}).raise_for_status()
+    return deferred, links
+
+
+# Module-scoped runs: the secret scan reads the files both runs leave, so it requests them too.
+@pytest.fixture(scope="module")
+def campaign_run(live) -> dict:
+    """The campaign run triggered over REST, seen with a deferred wait_for_publish, then finished."""
     run_id = live.trigger("markaestro_campaign")  # logical_date null, like the UI's Trigger button
-    deferred, deadline = None, time.time() + 180
-    while deferred is None and time.time() < deadline:  # the slow LinkedIn page keeps one wait deferred
-        deferred = next((ti for ti in live.task_instances("markaestro_campaign", run_id)
-                         if ti["task_id"] == "wait_for_publish" and ti["state"] == "deferred"), None)
-        time.sleep(0.5)
+    deferred, links = _finish_past_the_slow_publish(live, "markaestro_campaign", run_id, "wait_for_publish")
+    return {"run_id": run_id, "deferred": deferred, "links_while_deferred": links,
+            "state": live.wait_for_run("markaestro_campaign", run_id)}
+
+
+@pytest.fixture(scope="module")
+def worker_killed_run(live) -> dict:
+    """A run whose first worker dies right after create; it publishes to LinkedIn too."""
+    before = len(_posts(live.emulator))
+    run_id = live.trigger("markaestro_worker_killed")
+    _finish_past_the_slow_publish(live, "markaestro_worker_killed", run_id, "wait")
+    state = live.wait_for_run("markaestro_worker_killed", run_id)
+    return {"run_id": run_id, "state": state, "new_posts": _posts(live.emulator)[before:]}
+
+
+def test_campaign_triggered_over_rest_defers_in_the_triggerer_and_links_show(live, campaign_run):
+    run_id, deferred = campaign_run["run_id"], campaign_run["deferred"]
     assert deferred is not None, "no wait_for_publish task was ever seen deferred"
-    while_deferred = live.links("markaestro_campaign", run_id, "wait_for_publish", deferred["map_index"])
+    while_deferred = campaign_run["links_while_deferred"]
     assert while_deferred["Markaestro post"].startswith(f"{live.emulator.url}/app/posts/"), while_deferred
-    assert live.wait_for_run("markaestro_campaign", run_id) == "success"
+    assert campaign_run["state"] == "success"
     tis = live.task_instances("markaestro_campaign", run_id)
     waits = [ti for ti in tis if ti["task_id"] == "wait_for_publish"]
     summary = [(ti["task_id"], ti["map_index"], ti["state"]) for ti in tis]
@@ -195,18 +238,17 @@ def test_campaign_triggered_over_rest_defers_in_the_triggerer_and_links_show(liv
     assert trigger_logs, "the deferrable sensor never ran in the triggerer"
 
 
-def test_worker_killed_after_create_retries_into_the_same_post(live):
-    before = len(_posts(live.emulator))
-    run_id = live.trigger("markaestro_worker_killed")
-    assert live.wait_for_run("markaestro_worker_killed", run_id) == "success"
-    create = next(ti for ti in live.task_instances("markaestro_worker_killed", run_id) if ti["task_id"] == "create")
+def test_worker_killed_after_create_retries_into_the_same_post(live, worker_killed_run):
+    assert worker_killed_run["state"] == "success"
+    tis = live.task_instances("markaestro_worker_killed", worker_killed_run["run_id"])
+    create = next(ti for ti in tis if ti["task_id"] == "create")
     assert create["try_number"] == 2  # the first worker really died
-    new = _posts(live.emulator)[before:]
+    new = worker_killed_run["new_posts"]
     assert len(new) == 1 and new[0]["status"] == "published"
 
 
-def test_no_secret_in_any_log_or_database_row_at_debug_level(live, demo_seed):
-    # runs last in this module: it reads what the two runs above wrote
+def test_no_secret_in_any_log_or_database_row_at_debug_level(live, demo_seed, campaign_run, worker_killed_run):
+    # scans what both runs wrote; the fixtures make sure they ran (and finished) even when run alone
     secret = demo_seed.api_keys[0].key.rsplit(".", 1)[1]
     leaks = []
     total = 0
