@@ -346,6 +346,13 @@ class Campaign(BaseModel):
         merged = _merged_settings(self.defaults, post.overrides.get(channel), channel)
         return _api_settings(channel, merged)
 
+    def content_for(self, post: CampaignPost, channel: str) -> str:
+        """:func:`content_hash` of what ``post`` sends on ``channel`` as the manifest says it now."""
+        # media by path and by the store's content identity: a file replaced under its name is new content
+        media = [[rel, self.files[rel].version if rel in self.files else ""] for rel in post.media]
+        return content_hash(post.caption_for(channel), media, post.delivery_mode_for(channel),
+                            self.settings_for(post, channel))
+
     def folder(self) -> ObjectStoragePath:
         return _folder(self.location, self.conn_id)
 
@@ -1003,17 +1010,14 @@ def plan_posts(
             caption = post.caption_for(channel)
             mode = post.delivery_mode_for(channel)
             settings = campaign.settings_for(post, channel)
-            # media by path and by the store's content identity: a file replaced under its name is new content
-            media = [[rel, campaign.files[rel].version if rel in campaign.files else ""] for rel in post.media]
-            content = content_hash(caption, media, mode, settings)
+            content = campaign.content_for(post, channel)
             prev = entry_prev or {}
-            edited = prev.get("content_hash") not in (None, content)
-            in_flight = prev.get("status") == "publishing"  # going out now: never a second post beside it
-            if is_sent(prev) or (in_flight and edited):
+            edited = _edited(prev, content)
+            if is_sent(prev) or (_in_flight(prev) and edited):
                 if edited:
                     log.warning("post %s was already %s to %s (post %s); its content changed in the manifest "
                                 "since and is NOT sent again: give the new version a new post key to send it",
-                                post.key, "being published" if in_flight else "sent", dest_id, prev.get("post_id"))
+                                post.key, "being published" if _in_flight(prev) else "sent", dest_id, prev.get("post_id"))
                 continue
             reuse = _reusable_entry(entry_prev, content, len(post.media))
             if reuse:
@@ -1049,6 +1053,43 @@ def plan_posts(
                 item["reuses_post"] = True
             plan.append(item)
     return plan
+
+
+def _edited(entry: Mapping[str, Any], content: str) -> bool:
+    return entry.get("content_hash") not in (None, content)
+
+
+def _in_flight(entry: Mapping[str, Any]) -> bool:
+    """Going out now: never a second post beside it."""
+    return entry.get("status") == "publishing"
+
+
+def held_back(campaign: Campaign, ledger: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """(post, destination) pairs that went out (or are going out) and were edited in the manifest since.
+
+    :func:`plan_posts` never sends them again (that would be a second post on the same account);
+    the report lists them so the edit is not silently lost: the fix is a new post key.
+    """
+    posts = {post.key: post for post in campaign.posts}
+    rows = []
+    for key, entry in ledger.items():
+        post_key, _, destination_id = key.partition("|")
+        post, channel = posts.get(post_key), str(entry.get("channel") or "")
+        if post is None or channel not in post.channels or not (is_sent(entry) or _in_flight(entry)):
+            continue
+        if _edited(entry, campaign.content_for(post, channel)):
+            rows.append({
+                "post_key": post_key,
+                "product_id": entry.get("product_id") or "",
+                "destination_id": destination_id,
+                "channel": channel,
+                "post_id": entry.get("post_id") or "",
+                "status": entry.get("status") or "",
+                "outcome": "held_back",
+                "error": "edited in the manifest after it went out: not sent again (give the new version a new post key)",
+                "external_url": entry.get("external_url") or "",
+            })
+    return rows
 
 
 def _reusable_entry(entry: Mapping[str, Any] | None, content: str, media_count: int) -> Mapping[str, Any] | None:

@@ -18,7 +18,9 @@ from airflow_provider_markaestro.campaign import (
     Campaign,
     CampaignValidationError,
     fold_created,
+    held_back,
     is_sent,
+    ledger_key,
     load_campaign,
     plan_posts,
     read_ledger,
@@ -374,6 +376,9 @@ def record_and_report(campaign_json: str | Mapping[str, Any], plan: list[dict[st
     results = {r["post_id"]: r for r in _pull_mapped(context, wait_task_id, len(waits), key="publish_result")
                if r and r.get("post_id")}
     rows = summarize(plan, created, results)
+    this_run = {ledger_key(r["post_key"], r["destination_id"]) for r in rows}
+    kept = [r for r in held_back(campaign, read_ledger(campaign.location, campaign.conn_id))
+            if ledger_key(r["post_key"], r["destination_id"]) not in this_run]
     record_results(
         campaign.location,
         [{**r, "content_hash": e["content_hash"], "media_asset_ids": e["create"]["media_asset_ids"]}
@@ -382,6 +387,9 @@ def record_and_report(campaign_json: str | Mapping[str, Any], plan: list[dict[st
     )
     fold_created(campaign.location, campaign.conn_id)  # every note is in the ledger now: drop them
     log.info("Campaign %s: %d post(s) this run\n%s", campaign.name, len(rows), format_table(rows) if rows else "")
+    if kept:
+        log.warning("Campaign %s: %d post(s) edited after they went out, NOT sent again\n%s",
+                    campaign.name, len(kept), format_table(kept))
     new_by_product: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         if row["outcome"] in ("published", "platform_action_required"):
@@ -394,7 +402,7 @@ def record_and_report(campaign_json: str | Mapping[str, Any], plan: list[dict[st
         )
     counts = {k: sum(1 for r in rows if r["outcome"] == k)
               for k in ("published", "platform_action_required", "failed", "not_settled")}
-    report = {"campaign": campaign.name, "counts": counts, "posts": rows}
+    report = {"campaign": campaign.name, "counts": counts, "posts": rows, "held_back": kept}
     failed = [r for r in rows if r["outcome"] in ("failed", "not_settled")]
     if failed:
         context["ti"].xcom_push(key="return_value", value=report)

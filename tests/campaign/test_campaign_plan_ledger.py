@@ -208,6 +208,25 @@ def test_a_sent_post_edited_in_the_manifest_is_not_resent_but_warned_about(sampl
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "post cafe-thread was already sent to " + TH in warnings[0]
     assert "new post key" in warnings[0]
+    held = cm.held_back(edited, read_ledger(sample_copy))  # what the report lists as not sent again
+    assert [(r["post_key"], r["destination_id"], r["post_id"], r["outcome"]) for r in held] == [
+        ("cafe-thread", TH, next(f"p{i}" for i, e in enumerate(first) if e["post_key"] == "cafe-thread"), "held_back")
+    ]
+    assert cm.held_back(camp, read_ledger(sample_copy)) == []  # the unedited manifest holds nothing back
+
+
+def test_held_back_ignores_unsent_removed_and_unchanged_pairs(sample_copy):
+    camp = load_campaign(sample_copy)
+    ids = {rel: "ast_" + rel for rel in camp.media_files()}
+    first = plan_posts(camp, "northwind", "prod_1", DESTINATIONS, ids, {})
+    statuses = ["published", "failed", "publishing", "created"]
+    record_results(sample_copy, [dict(e, post_id=f"p{i}", status=statuses[i % 4], content_hash="old")
+                                 for i, e in enumerate(first)]
+                   + [{"post_key": "gone-from-manifest", "destination_id": TH, "channel": "threads",
+                       "post_id": "px", "status": "published", "content_hash": "old"}])
+    held = cm.held_back(camp, read_ledger(sample_copy))
+    expected = {(e["post_key"], e["destination_id"]) for i, e in enumerate(first) if statuses[i % 4] in ("published", "publishing")}
+    assert {(r["post_key"], r["destination_id"]) for r in held} == expected and expected
 
 
 def test_record_results_requires_keys(sample_copy):

@@ -99,9 +99,10 @@ def test_campaign_runs_end_to_end_without_a_logical_date_and_never_posts_twice(
     assert [r for r in _requests(markaestro)[calls:] if r["method"] != "GET"] == []
     assert _asset_events(again) == {}
 
-    # A post added to the manifest is the only thing the next run sends.
+    # A post added to the manifest is the only thing the next run sends; a post edited after it
+    # went out is not sent again, and the report says so instead of dropping the edit silently.
     manifest = bucket / "campaign.yaml"
-    manifest.write_text(manifest.read_text() + """
+    manifest.write_text(manifest.read_text().replace("the launch crew runs on coffee", "the crew runs on tea") + """
   - key: late-addition
     caption: "One more thing."
     channels: [linkedin, threads]
@@ -110,6 +111,11 @@ def test_campaign_runs_end_to_end_without_a_logical_date_and_never_posts_twice(
     assert third.state == "success", _ti_states(third)
     new = [p for p in _posts(markaestro) if p["caption"] == "One more thing."]
     assert len(_posts(markaestro)) == len(pairs) + 2 and {p["channel"] for p in new} == {"linkedin", "threads"}
+    third_report = xcom_values(third, "return_value")[("record_and_report", -1)]
+    assert {r["post_key"] for r in third_report["posts"]} == {"late-addition"}
+    held = third_report["held_back"]
+    assert [(r["post_key"], r["channel"], r["outcome"]) for r in held] == [("cafe-thread", "threads", "held_back")]
+    assert held[0]["post_id"] == threads["id"] and "new post key" in held[0]["error"]
 
 
 def _requests(emulator) -> list[dict]:
