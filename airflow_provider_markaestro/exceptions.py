@@ -85,7 +85,13 @@ class MarkaestroAPIError(MarkaestroError):
     @property
     def is_retryable(self) -> bool:
         """429 and 5xx may succeed later; 4xx content errors never will."""
-        return self.status_code == 429 or self.status_code >= 500
+        return status_is_retryable(self.status_code)
+
+
+def status_is_retryable(http_status: int) -> bool:
+    """The one retry rule for an HTTP answer (operators, poke mode, trigger events, discovery):
+    429 and 5xx may succeed later, anything else answers the same again."""
+    return http_status == 429 or http_status >= 500
 
 
 #: One line on what to do next, for the errors a connection's settings cause (contract §2.2) and

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
-from airflow_provider_markaestro.exceptions import MarkaestroAPIError
+from airflow_provider_markaestro.exceptions import MarkaestroAPIError, status_is_retryable
 from airflow_provider_markaestro.hook import MarkaestroHook
 from airflow_provider_markaestro.links import (
     JOB_RUN_URL_XCOM_KEY,
@@ -64,17 +64,13 @@ def handle_publish_event(
     if status == "error":
         text = f"Markaestro API error on connection {event.get('conn_id')!r}: {message}"
         http_status = (result or {}).get("http_status")
-        raise (AirflowFailException if is_permanent(http_status) else AirflowException)(text)
+        # same rule as poke mode: an answer that will not change fails now instead of spending retries
+        permanent = isinstance(http_status, int) and not status_is_retryable(http_status)
+        raise (AirflowFailException if permanent else AirflowException)(text)
     state = event.get("state")
     if state not in ({FAILED} if status == "failed" else {PUBLISHED, ACTION_REQUIRED}):  # fail closed
         raise AirflowException(f"Markaestro trigger sent an unexpected event: {event!r}")
     return _report(task, context, state, message, result)
-
-
-def is_permanent(http_status: Any) -> bool:
-    """A 4xx other than 429 will answer the same on a retry: fail now instead of spending retries
-    (the trigger event's twin of :attr:`MarkaestroAPIError.is_retryable`)."""
-    return isinstance(http_status, int) and 400 <= http_status < 500 and http_status != 429
 
 
 def wait_for_publish(
