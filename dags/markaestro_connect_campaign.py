@@ -12,6 +12,12 @@ per product (Connect upload URL + single-use PUT) → create the posts with ``sc
 them in ``<campaign>/_markaestro/connect-ledger.json`` and report per account. A re-run schedules
 nothing twice (the ledger), and a retried create task reattaches to what it created.
 
+The ledger also keeps a hash of what each post was scheduled with (caption and images, by path and
+content identity). A post edited in ``campaign.yaml`` after it was scheduled is **not** scheduled
+again (that would be a second post on the same account): the plan logs a warning, and the report
+lists it under ``held_back`` with its post id and a warning table. The scheduled post keeps its old
+content; delete or reschedule it in Markaestro, and give the new version a new post key.
+
 Connect limits that shape the plan:
 
 * **Images only.** Posts with a video are skipped with a log line; publish them with the
@@ -43,6 +49,12 @@ CAMPAIGN_URL = os.environ.get("MARKAESTRO_CAMPAIGN_URL", SAMPLE_CAMPAIGN)
 CONNECT_LEDGER = "_markaestro/connect-ledger.json"
 RETRY_DELAY = timedelta(seconds=30)
 
+#: Why a ``held_back`` row was not scheduled again (the report's ``error`` column).
+HELD_BACK_REASON = (
+    "caption or images changed since it was scheduled: not scheduled again, the scheduled post keeps its old "
+    "content (delete or reschedule it in Markaestro); give the new version a new post key to schedule it"
+)
+
 #: Rendered in the create task at run time (never at parse time).
 SCHEDULED_AT = (
     "{{ params.schedule_at or (dag_run.run_after"
@@ -62,7 +74,10 @@ def _ledger_path(campaign):
 
 
 def read_connect_ledger(campaign) -> dict:
-    """``{"<post_key>|<account token>": {"post_id", "status", "channel", "scheduled_at", …}}``."""
+    """``{"<post_key>|<account token>": {"post_id", "status", "channel", "scheduled_at", "content_hash", …}}``.
+
+    ``content_hash`` (:func:`connect_content`) is missing from entries written before it existed:
+    those are never taken for edited."""
     import json
 
     path = _ledger_path(campaign)
@@ -89,6 +104,8 @@ def write_connect_ledger(campaign, rows: list[dict]) -> dict:
             "post_id": row["post_id"], "status": row["status"], "channel": row["channel"],
             "product_id": row["product_id"], "scheduled_at": row["scheduled_at"], "updated_at": now,
         }
+        if row.get("content_hash"):
+            ledger[f"{row['post_key']}|{row['account']}"]["content_hash"] = row["content_hash"]
     path = _ledger_path(campaign)
     path.fs.makedirs(path.parent.path, exist_ok=True)
     with path.open("wb") as fh:
@@ -96,8 +113,21 @@ def write_connect_ledger(campaign, rows: list[dict]) -> dict:
     return ledger
 
 
+def connect_content(campaign, post, caption: str) -> str:
+    """Hash of what a Connect post request sends for ``post`` with ``caption``: the caption and the
+    images by path and by the store's content identity (a file replaced under its name is new
+    content). Delivery mode and settings are left out: Connect sends neither."""
+    from airflow_provider_markaestro.campaign import content_hash
+
+    media = [[rel, campaign.files[rel].version if rel in campaign.files else ""] for rel in post.media]
+    return content_hash(caption, media, None, None)
+
+
 def plan_connect(campaign_json: str) -> dict:
-    """Uploads and Connect creates still needed; posts with video are skipped (Connect is images only)."""
+    """Uploads and Connect creates still needed; posts with video are skipped (Connect is images only).
+
+    A (post, account) already in the ledger is never scheduled again; if its content changed since
+    (stored ``content_hash`` differs), it is also logged as a warning and listed under ``held_back``."""
     import logging
 
     from airflow_provider_markaestro import rules
@@ -107,7 +137,7 @@ def plan_connect(campaign_json: str) -> dict:
     log = logging.getLogger("airflow.task")
     campaign = Campaign.from_json(campaign_json)
     ledger = read_connect_ledger(campaign)
-    posts, uploads, skipped = [], [], []
+    posts, uploads, skipped, held = [], [], [], []
     seen_uploads: set[tuple[str, str]] = set()
     for alias, ref in campaign.products.items():
         product_posts = campaign.posts_for_product(alias)
@@ -131,24 +161,42 @@ def plan_connect(campaign_json: str) -> dict:
                 if not matching:
                     log.info("Post %s: product %s has no %s account", post.key, alias, channel)
                 for account in matching:
-                    if ledger.get(f"{post.key}|{account.id}", {}).get("post_id"):
-                        log.info("Post %s → %s was scheduled by an earlier run (post %s)", post.key, account.id,
-                                 ledger[f"{post.key}|{account.id}"]["post_id"])
+                    prev = ledger.get(f"{post.key}|{account.id}") or {}
+                    if prev.get("post_id"):
+                        stored = prev.get("content_hash")
+                        if stored is not None and stored != connect_content(campaign, post, post.caption_for(channel)):
+                            log.warning("Post %s was already scheduled to %s (post %s); its content changed in the "
+                                        "manifest since and is NOT scheduled again: the scheduled post keeps its old "
+                                        "content (delete or reschedule it in Markaestro); give the new version a new "
+                                        "post key to schedule it", post.key, account.id, prev["post_id"])
+                            held.append({
+                                "post_key": post.key, "account": account.id,
+                                "product_id": prev.get("product_id") or account.id.split("#", 1)[0],
+                                "channel": prev.get("channel") or channel,
+                                "post_id": prev["post_id"], "status": prev.get("status") or "",
+                                "scheduled_at": prev.get("scheduled_at"), "outcome": "held_back",
+                                "error": HELD_BACK_REASON,
+                            })
+                        else:
+                            log.info("Post %s → %s was scheduled by an earlier run (post %s)", post.key, account.id,
+                                     prev["post_id"])
                         continue
                     by_caption.setdefault(post.caption_for(channel), []).append(account.id)
                 if campaign.settings_for(post, channel):
                     log.info("Post %s: %s settings are not sent (Connect has none)", post.key, channel)
             for caption, tokens in by_caption.items():
                 posts.append({"post_key": post.key, "product": alias, "conn_id": ref.conn_id, "caption": caption,
-                              "media": list(post.media), "social_accounts": tokens})
+                              "media": list(post.media), "social_accounts": tokens,
+                              "content_hash": connect_content(campaign, post, caption)})
                 for rel in post.media:
                     if (ref.conn_id, rel) not in seen_uploads:
                         seen_uploads.add((ref.conn_id, rel))
                         uploads.append({"markaestro_conn_id": ref.conn_id, "file_path": str(campaign.folder() / rel),
                                         "storage_conn_id": campaign.conn_id, "mime_type": rules.mime_type_for(rel)})
-    log.info("%d Connect post request(s) for %d account(s), %d image upload(s), %d post(s) skipped",
-             len(posts), sum(len(p["social_accounts"]) for p in posts), len(uploads), len(skipped))
-    return {"posts": posts, "uploads": uploads, "skipped": skipped}
+    log.info("%d Connect post request(s) for %d account(s), %d image upload(s), %d post(s) skipped, "
+             "%d account post(s) held back (edited after they were scheduled)",
+             len(posts), sum(len(p["social_accounts"]) for p in posts), len(uploads), len(skipped), len(held))
+    return {"posts": posts, "uploads": uploads, "skipped": skipped, "held_back": held}
 
 
 def create_kwargs(plan: dict, media_ids: list[str] | None) -> list[dict]:
@@ -159,8 +207,16 @@ def create_kwargs(plan: dict, media_ids: list[str] | None) -> list[dict]:
              "social_accounts": p["social_accounts"]} for p in plan["posts"]]
 
 
+def _table(rows: list[dict]) -> str:
+    return "\n".join(f"{r['post_key']:<22} {r['channel']:<10} {r['account']:<64} {r['post_id'] or '-':<22} "
+                     f"{r['status']:<10} {r['scheduled_at'] or ''} {r['error']}".rstrip() for r in rows)
+
+
 def report(campaign_json: str, plan: dict, context) -> dict:
-    """Per-account table, the Connect ledger, and a failure if any account failed."""
+    """Per-account table, the Connect ledger, and a failure if any account failed.
+
+    ``held_back`` lists the (post, account) pairs edited after they were scheduled (not scheduled
+    again, see :func:`plan_connect`), also logged as a warning table."""
     import logging
 
     from airflow.sdk.exceptions import AirflowFailException
@@ -175,7 +231,7 @@ def report(campaign_json: str, plan: dict, context) -> dict:
     if posts:
         pulled = context["ti"].xcom_pull(task_ids="create_post", map_indexes=list(range(len(posts))))
         results = [pulled] if len(posts) == 1 and not isinstance(pulled, (list, tuple)) else list(pulled)
-    rows = []
+    rows, hashes = [], []
     for entry, result in zip(posts, results, strict=True):
         result = result or {}
         done = {c.get("account"): c for c in result.get("created") or []}
@@ -189,15 +245,18 @@ def report(campaign_json: str, plan: dict, context) -> dict:
                 "scheduled_at": result.get("scheduled_at"),
                 "error": failed.get(token) or ("" if row else "the create task did not run or returned nothing"),
             })
+            hashes.append(entry.get("content_hash"))
     created = [r for r in rows if r["post_id"]]
     if created:
-        write_connect_ledger(campaign, created)
-    lines = [f"{r['post_key']:<22} {r['channel']:<10} {r['account']:<64} {r['post_id'] or '-':<22} "
-             f"{r['status']:<10} {r['scheduled_at'] or ''} {r['error']}".rstrip() for r in rows]
+        write_connect_ledger(campaign, [{**r, "content_hash": h} for r, h in zip(rows, hashes) if r["post_id"]])
     log.info("Campaign %s via Connect: %d account post(s), %d skipped post(s)\n%s", campaign.name, len(rows),
-             len(plan["skipped"]), "\n".join(lines))
+             len(plan["skipped"]), _table(rows))
+    kept = list(plan.get("held_back") or [])
+    if kept:
+        log.warning("Campaign %s via Connect: %d account post(s) edited after they were scheduled, NOT scheduled "
+                    "again (the scheduled posts keep their old content)\n%s", campaign.name, len(kept), _table(kept))
     out = {"campaign": campaign.name, "scheduled": len(created), "failed": len(rows) - len(created),
-           "accounts": rows, "skipped": plan["skipped"]}
+           "accounts": rows, "skipped": plan["skipped"], "held_back": kept}
     if len(created) != len(rows):
         context["ti"].xcom_push(key="return_value", value=out)
         raise AirflowFailException(f"{len(rows) - len(created)} account post(s) were not scheduled: " + "; ".join(
