@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from airflow_provider_markaestro import models as m
+from airflow_provider_markaestro import rules
 from airflow_provider_markaestro.transport import CONNECT_PREFIX, IN_PROGRESS, RequestSpec, iter_file_chunks
 
 #: Finalize answers 409 with this while another finalize of the same session holds its lease.
@@ -174,11 +175,36 @@ def post_body(
     )
 
 
-def create_post(body: dict[str, Any], *, idempotency_key: str | None = None) -> Call[m.Post]:
+def check_create_body(body: Any, where: str = "post") -> list[rules.ContentProblem]:
+    """What Markaestro would refuse in a create body, found before it is sent (caption length the
+    way the platform counts it, media counts, required caption or media, settings). Media kinds are
+    unknown by id, so video-only rules are left to the server; a body without a string ``channel``
+    is left to the server's schema check."""
+    if not isinstance(body, dict) or not isinstance(body.get("channel"), str):
+        return []
+    media = body.get("mediaAssetIds")
+    count = len(media) if isinstance(media, list) else 0
+    return rules.check_post(body["channel"], body.get("caption"), ["unknown"] * count, body.get("settings"), where,
+                            delivery_mode=body.get("deliveryMode"))
+
+
+def _refuse_bad_bodies(bodies: list[Any], label: Callable[[int], str]) -> None:
+    problems = [p for i, body in enumerate(bodies) for p in check_create_body(body, label(i))]
+    if problems:
+        raise rules.MarkaestroContentError(problems, "not sent: Markaestro would refuse this content")
+
+
+def create_post(body: dict[str, Any], *, idempotency_key: str | None = None, check: bool = True) -> Call[m.Post]:
+    """``check=False`` sends the body as is (to see the server's own answer)."""
+    if check:
+        _refuse_bad_bodies([body], lambda _: str(body.get("destinationId") or body.get("channel") or "post"))
     return Call(RequestSpec("POST", "/posts", json=body, idempotency_key=idempotency_key), _key("post", m.Post))
 
 
-def create_posts(bodies: list[dict[str, Any]], *, idempotency_key: str | None = None) -> Call[m.BatchCreateResult]:
+def create_posts(bodies: list[dict[str, Any]], *, idempotency_key: str | None = None,
+                 check: bool = True) -> Call[m.BatchCreateResult]:
+    if check:
+        _refuse_bad_bodies(list(bodies), lambda i: f"posts[{i}]")
     return Call(
         RequestSpec("POST", "/posts", json={"posts": bodies}, idempotency_key=idempotency_key),
         lambda r: m.BatchCreateResult.model_validate(r.json()),

@@ -453,25 +453,30 @@ class MarkaestroHook(BaseHook):
 
     # --- Public: posts ------------------------------------------------------------------------
 
-    def create_post(self, body: dict[str, Any], *, idempotency_key: str | None = None) -> m.Post:
+    def create_post(self, body: dict[str, Any], *, idempotency_key: str | None = None, check: bool = True) -> m.Post:
         """``POST /posts``: one draft post; build ``body`` with :func:`api.post_body`.
 
+        Content Markaestro would refuse raises :class:`~airflow_provider_markaestro.rules.MarkaestroContentError`
+        naming the field and the limit before anything is sent (``check=False`` sends it anyway).
         With ``idempotency_key`` 5xx/timeouts are retried with the same key (a replay returns the
         same post). After any other non-2xx, mint a new key before trying again.
         """
-        return self._call(api.create_post(body, idempotency_key=idempotency_key))
+        return self._call(api.create_post(body, idempotency_key=idempotency_key, check=check))
 
-    async def acreate_post(self, body: dict[str, Any], *, idempotency_key: str | None = None) -> m.Post:
-        return await self._acall(api.create_post(body, idempotency_key=idempotency_key))
+    async def acreate_post(self, body: dict[str, Any], *, idempotency_key: str | None = None,
+                           check: bool = True) -> m.Post:
+        return await self._acall(api.create_post(body, idempotency_key=idempotency_key, check=check))
 
-    def create_posts(self, bodies: list[dict[str, Any]], *, idempotency_key: str | None = None) -> m.BatchCreateResult:
-        """``POST /posts`` batch (1–25 bodies): per-item results; same idempotency rules as ``create_post``."""
-        return self._call(api.create_posts(bodies, idempotency_key=idempotency_key))
+    def create_posts(self, bodies: list[dict[str, Any]], *, idempotency_key: str | None = None,
+                     check: bool = True) -> m.BatchCreateResult:
+        """``POST /posts`` batch (1–25 bodies): per-item results; same checks and idempotency rules as
+        ``create_post`` (one refused body stops the whole batch before it is sent)."""
+        return self._call(api.create_posts(bodies, idempotency_key=idempotency_key, check=check))
 
     async def acreate_posts(
-        self, bodies: list[dict[str, Any]], *, idempotency_key: str | None = None
+        self, bodies: list[dict[str, Any]], *, idempotency_key: str | None = None, check: bool = True
     ) -> m.BatchCreateResult:
-        return await self._acall(api.create_posts(bodies, idempotency_key=idempotency_key))
+        return await self._acall(api.create_posts(bodies, idempotency_key=idempotency_key, check=check))
 
     def get_post(self, post_id: str) -> m.Post:
         """``GET /posts/:id``."""

@@ -20,7 +20,7 @@ from airflow_provider_markaestro.exceptions import (
 from airflow_provider_markaestro.hook import MarkaestroHook
 from airflow_provider_markaestro.transport import RateLimitPacer, RequestSpec, RetryPolicy, SyncTransport
 
-from .conftest import inject, wait_for_requests
+from .conftest import inject, requests_log, wait_for_requests
 
 
 @pytest.fixture(autouse=True)
@@ -52,9 +52,9 @@ def test_a_key_still_in_progress_explains_the_reservation(markaestro, demo_seed)
     body = api.post_body("tiktok", "no media: fails after the key is reserved")
     with MarkaestroHook(max_retries=1) as hook:
         with pytest.raises(MarkaestroValidationError):
-            hook.create_post(body, idempotency_key="hint-in-progress")
+            hook.create_post(body, idempotency_key="hint-in-progress", check=False)
         with pytest.raises(MarkaestroConflict) as exc:
-            hook.create_post(body, idempotency_key="hint-in-progress")
+            hook.create_post(body, idempotency_key="hint-in-progress", check=False)
     text = str(exc.value)
     assert exc.value.error_code == "IDEMPOTENCY_REQUEST_IN_PROGRESS"
     assert "holds the key for up to 10 minutes" in text and "use a new key" in text
@@ -182,3 +182,25 @@ def test_a_timeout_after_retries_names_the_emulator(markaestro):
         f"Markaestro: no answer from {markaestro.url} (GET /api/public/v1/products): read timeout after 0.2s"
     )
     assert "ReadTimeout after 2 attempts]" in str(exc.value)
+
+
+def test_content_markaestro_would_refuse_is_named_before_anything_is_sent(markaestro):
+    """The hook counts a caption the way the platform does (UTF-16 units after trim) and names the
+    field, the size given and the limit; no request leaves the machine (sync, async and batch)."""
+    from airflow_provider_markaestro.rules import MarkaestroContentError
+
+    too_long = "é" * 499 + "🚀"  # 501 UTF-16 units: Threads allows 500
+    with MarkaestroHook() as hook:
+        with pytest.raises(MarkaestroContentError) as sync_err:
+            hook.create_post(api.post_body("threads", too_long, destination_id="threads:threads:1"))
+        with pytest.raises(MarkaestroContentError) as async_err:
+            asyncio.run(hook.acreate_post(api.post_body("threads", too_long)))
+        with pytest.raises(MarkaestroContentError) as batch_err:
+            hook.create_posts([api.post_body("linkedin", "fine"), api.post_body("instagram", "no media")])
+        assert hook.create_post(api.post_body("threads", "é" * 499 + "a")).status == "draft"  # 500: allowed
+    text = str(sync_err.value)
+    assert "threads:threads:1 caption" in text and "501" in text and "500" in text
+    assert "500" in str(async_err.value)
+    assert "posts[1] mediaAssetIds" in str(batch_err.value) and "posts[0]" not in str(batch_err.value)
+    created = [r for r in requests_log(markaestro) if r["method"] == "POST"]
+    assert len(created) == 1  # only the valid single create was sent
