@@ -281,7 +281,7 @@ class MediaFile(BaseModel):
     size: int
     mime_type: str
     kind: str
-    version: str = ""  # the store's content identity (ETag, generation, mtime): keys stable uploads
+    version: str = ""  # the content identity (local SHA-256, S3 ETag, GCS md5Hash): keys stable uploads
 
 
 class CampaignPost(BaseModel):
@@ -424,16 +424,29 @@ def _list_files(folder: ObjectStoragePath, versions: dict[str, str] | None = Non
             continue
         out[rel] = int(entry.get("size") or 0)
         if versions is not None:
-            versions[rel] = _version(entry)
+            local = _is_local(fs) and rules.mime_type_for(rel) is not None
+            versions[rel] = _local_digest(fs, name) if local else _version(entry)
     return dict(sorted(out.items()))
 
 
 def _version(entry: Mapping[str, Any]) -> str:
-    """The listing's content identity of a file: S3 ETag, GCS generation, local mtime (else empty)."""
-    for field in ("ETag", "etag", "generation", "md5Hash", "mtime", "LastModified", "updated"):
+    """The listing's content identity of a file: S3 ETag, GCS md5Hash / generation (else a date)."""
+    for field in ("ETag", "etag", "md5Hash", "generation", "mtime", "LastModified", "updated"):
         if entry.get(field) not in (None, ""):
             return f"{field}={entry[field]}"
     return ""
+
+
+def _is_local(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return bool({"file", "local"} & set(protocols))
+
+
+def _local_digest(fs: Any, path: str) -> str:
+    """SHA-256 of a local media file: its mtime changes on every ``cp -r`` / checkout / re-sync,
+    which would make the same bytes look like new content (a second post after a lost ledger)."""
+    with fs.open(path, "rb") as fh:
+        return "sha256=" + hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def list_media(location: str | ObjectStoragePath, conn_id: str | None = None) -> dict[str, MediaFile]:
@@ -977,6 +990,8 @@ def plan_posts(
     destinations: Sequence[Mapping[str, Any]],
     asset_ids: Mapping[str, str],
     ledger: Mapping[str, Mapping[str, Any]] | None,
+    *,
+    warn_edits: bool = True,
 ) -> list[dict[str, Any]]:
     """One entry per (post, destination) still to send for one product.
 
@@ -1014,7 +1029,7 @@ def plan_posts(
             prev = entry_prev or {}
             edited = _edited(prev, content)
             if is_sent(prev) or (_in_flight(prev) and edited):
-                if edited:
+                if edited and warn_edits:
                     log.warning("post %s was already %s to %s (post %s); its content changed in the manifest "
                                 "since and is NOT sent again: give the new version a new post key to send it",
                                 post.key, "being published" if _in_flight(prev) else "sent", dest_id, prev.get("post_id"))
@@ -1086,7 +1101,8 @@ def held_back(campaign: Campaign, ledger: Mapping[str, Mapping[str, Any]]) -> li
                 "post_id": entry.get("post_id") or "",
                 "status": entry.get("status") or "",
                 "outcome": "held_back",
-                "error": "edited in the manifest after it went out: not sent again (give the new version a new post key)",
+                "error": "caption, media or settings changed since it went out: not sent again; "
+                         "give the new version a new post key to send it",
                 "external_url": entry.get("external_url") or "",
             })
     return rows

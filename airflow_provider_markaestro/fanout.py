@@ -59,9 +59,18 @@ def fail_run_when_any_task_fails() -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
     @task(trigger_rule="one_failed")
-    def fail_run_if_a_task_failed() -> None:
-        raise AirflowFailException("A task of this run failed (see the failed tasks of this run); "
-                                   "whatever did go out is recorded in the campaign ledger.")
+    def fail_run_if_a_task_failed(**context) -> None:
+        ti = context["ti"]
+        try:
+            states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+        except Exception:  # naming the tasks is a courtesy: the guard fails the run regardless
+            log.warning("could not read this run's task states", exc_info=True)
+            states = {}
+        # keys are task ids (mapped tasks may carry a map-index suffix): name each failed task once
+        failed = sorted({key if key in ti.task.dag.task_dict else key.rsplit("_", 1)[0]
+                         for key, state in states.items() if state == "failed"})
+        raise AirflowFailException(f"This run failed at: {', '.join(failed) or 'an earlier task'} "
+                                   "(their logs say why); posts that went out, if any, are in the campaign ledger.")
 
     guard = fail_run_if_a_task_failed().operator
     for other in guard.dag.tasks:
@@ -155,8 +164,11 @@ def reconcile_ledger(campaign: Campaign, hook: MarkaestroHook, product_id: str) 
 
 def _pending(campaign: Campaign, target: Mapping[str, Any], ledger: Mapping[str, Any],
              asset_ids: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The plan of one product; without ``asset_ids`` (the upload step) paths stand in for asset ids
+    and edits are not warned about (the plan step does, once)."""
     ids = asset_ids if asset_ids is not None else {rel: rel for rel in campaign.media_files()}
-    return plan_posts(campaign, target["alias"], target["product_id"], target["destinations"], ids, ledger)
+    return plan_posts(campaign, target["alias"], target["product_id"], target["destinations"], ids, ledger,
+                      warn_edits=asset_ids is not None)
 
 
 def _media_url(campaign: Campaign, rel: str) -> str:
@@ -207,10 +219,12 @@ def plan_create_calls(
     uploaded = {(u["markaestro_conn_id"], u["file_path"]): a for u, a in zip(uploads, asset_ids, strict=True)}
     media_of = {post.key: post.media for post in campaign.posts}
     plan = []
+    again = 0  # earlier runs' posts (draft, failed…) published again, not created
     for target in targets:
         conn_id = target["conn_id"]
         ids = {rel: uploaded.get((conn_id, _media_url(campaign, rel)), "") for rel in campaign.media_files()}
         for entry in _pending(campaign, target, ledger, ids):
+            again += bool(entry.get("reuses_post"))
             plan.append({
                 "post_key": entry["post_key"],
                 "product_alias": target["alias"],
@@ -238,7 +252,8 @@ def plan_create_calls(
                     "content_hash": entry["content_hash"],
                 },
             })
-    log.info("%d post(s) to create over %d product(s)", len(plan), len(targets))
+    log.info("%d post(s) to send over %d product(s): %d to create, %d already in Markaestro to publish again",
+             len(plan), len(targets), len(plan) - again, again)
     return plan
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from campaign_testlib import SAMPLE_DIR, write_campaign
@@ -303,3 +304,14 @@ def test_a_media_file_replaced_under_its_name_is_new_content(sample, asset_ids):
     users = {k for k in before if "rocket.jpg" in next(p.media for p in sample.posts if p.key == k[0])}
     assert users and all(before[k] != after[k] for k in users)
     assert all(before[k] == after[k] for k in before if k not in users)
+
+
+def test_a_touched_media_file_is_the_same_content_and_new_bytes_are_not(sample_copy):
+    """Local files are identified by their bytes: a copy, checkout or re-sync moves the mtime only."""
+    image = sample_copy / "rocket.jpg"
+    before = load_campaign(sample_copy).files["rocket.jpg"].version
+    assert before.startswith("sha256=")
+    os.utime(image, (1, 1))
+    assert load_campaign(sample_copy).files["rocket.jpg"].version == before
+    image.write_bytes(image.read_bytes() + b"\0")
+    assert load_campaign(sample_copy).files["rocket.jpg"].version != before

@@ -36,9 +36,9 @@ def test_s3_load_matches_local(moto_s3, s3_sample):
         return {rel: f.model_copy(update={"version": ""}) for rel, f in files.items()}
 
     assert without_version(remote.files) == without_version(local.files)
-    # each store says what identifies a file's content: S3 its ETag, a local folder the mtime
+    # each store says what identifies a file's content: S3 its ETag; local files are hashed
     assert all(f.version.lower().startswith("etag=") for f in remote.files.values()), remote.files
-    assert all(f.version.startswith("mtime=") for f in local.files.values()), local.files
+    assert all(f.version.startswith("sha256=") for f in local.files.values()), local.files
     assert remote.posts == local.posts
     again = cm.Campaign.from_json(remote.to_json())
     assert again == remote
