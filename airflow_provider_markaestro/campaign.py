@@ -34,8 +34,9 @@ UTF-8 (a BOM is accepted), header row required. Columns: ``post_key`` (or ``key`
 ``delivery_mode``, and per channel ``caption.<channel>``, ``delivery_mode.<channel>``,
 ``settings.<channel>.<field>`` (e.g. ``settings.tiktok.privacyLevel``,
 ``settings.instagram.postType``; list fields such as ``collaborators`` are ``|``-separated,
-booleans are ``true``/``false``). Empty cells mean "not set"; fully empty rows are skipped. Rows are
-numbered like a spreadsheet (header = row 1). Captions are taken verbatim (never stripped).
+booleans are ``true``/``false``, also ``yes``/``no``, ``y``/``n``, ``on``/``off``, ``1``/``0``, in
+any case). Empty cells mean "not set"; fully empty rows are skipped. Rows are numbered like a
+spreadsheet (header = row 1). Captions are taken verbatim (never stripped).
 A CSV without a YAML/JSON manifest gets the folder name as campaign name and the single product
 ``default`` → connection ``markaestro_default``.
 
