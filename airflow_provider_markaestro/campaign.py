@@ -702,6 +702,15 @@ def _channel_problem(where: str, field: str, name: Any) -> ContentProblem:
     return ContentProblem(where, field, msg, given=name, limit=rules.CAMPAIGN_CHANNELS)
 
 
+def _salvage_post(raw: Mapping[str, Any], exc: ValidationError) -> PostSpec | None:
+    """The post without the fields that failed their type checks (``None`` if that is not a post)."""
+    bad = {e["loc"][0] for e in exc.errors() if e["loc"]}
+    try:
+        return PostSpec.model_validate({k: v for k, v in raw.items() if k not in bad})
+    except ValidationError:
+        return None
+
+
 def _validate_post(
     spec: PostSpec,
     where: str,
@@ -937,6 +946,17 @@ def load_campaign(location: str | ObjectStoragePath, conn_id: str | None = None)
             spec = PostSpec.model_validate(raw)
         except ValidationError as exc:
             problems.extend(_pydantic_problems(exc, where))
+            spec = _salvage_post(raw, exc)
+            if spec is None:
+                continue
+            # still check what is valid, so one wrong type does not hide the post's other problems
+            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            _, rest = _validate_post(spec, where, manifest, products, listing)
+            rest = [p for p in rest if re.split(r"[.\[]", p.field, maxsplit=1)[0] not in bad]
+            problems.extend(
+                ContentProblem(p.where, _csv_field(p.field), p.message, p.given, p.limit, p.code) if from_csv else p
+                for p in rest
+            )
             continue
         if spec.key in seen_keys:
             problems.append(ContentProblem(where, "key", f"duplicate post key {spec.key!r} (first used at {seen_keys[spec.key]})", given=spec.key))

@@ -179,6 +179,22 @@ def test_broken_fixture_reports_every_problem_at_once():
     assert len(problems) == 12
 
 
+def test_a_wrongly_typed_field_does_not_hide_the_posts_other_problems(tmp_path):
+    folder = write_campaign(tmp_path / "c", media=("rocket.jpg",))
+    (folder / "campaign.yaml").write_text(
+        "posts:\n"
+        "  - {key: A B, caption: 123, media: [missing.jpg], channels: [threads], overrides: {linkedin: {caption: x}}}\n"
+        "  - {key: ok, caption: fine, channels: [threads]}\n"
+    )
+    problems = problems_of(folder)
+    where = "campaign.yaml posts[0] (key=A B)"
+    assert [p for p in problems if p.startswith(f"{where} caption:")]  # the type error itself
+    for field in ("key: 'A B' is not a slug", "media[0]: missing.jpg: not found", "overrides.linkedin: the post does not target"):
+        assert any(p.startswith(f"{where} {field}") for p in problems), (field, problems)
+    assert not any("caption: blank" in p or "requires" in p for p in problems), problems  # nothing about the dropped caption
+    assert len(problems) == 4
+
+
 def test_oversize_and_empty_files_use_listing_sizes(tmp_path):
     folder = write_campaign(tmp_path / "c", media=("rocket.jpg",))
     with open(folder / "huge.png", "wb") as fh:  # sparse: 10 MiB + 1 byte without writing them
