@@ -200,8 +200,10 @@ def plan_connect(campaign_json: str) -> dict:
 
 
 def create_kwargs(plan: dict, media_ids: list[str] | None) -> list[dict]:
+    # one slice read: iterating a mapped output fetches item by item and ends on a logged 404
+    ids = list(media_ids[:]) if media_ids else []
     by_file = {(u["markaestro_conn_id"], u["file_path"].rsplit("/", 1)[-1]): mid
-               for u, mid in zip(plan["uploads"], list(media_ids or []), strict=True)}
+               for u, mid in zip(plan["uploads"], ids, strict=True)}
     return [{"markaestro_conn_id": p["conn_id"], "caption": p["caption"],
              "media_ids": [by_file[(p["conn_id"], rel)] for rel in p["media"]],
              "social_accounts": p["social_accounts"]} for p in plan["posts"]]
