@@ -467,16 +467,16 @@ class MarkaestroHook(BaseHook):
                            check: bool = True) -> m.Post:
         return await self._acall(api.create_post(body, idempotency_key=idempotency_key, check=check))
 
-    def create_posts(self, bodies: list[dict[str, Any]], *, idempotency_key: str | None = None,
-                     check: bool = True) -> m.BatchCreateResult:
-        """``POST /posts`` batch (1–25 bodies): per-item results; same checks and idempotency rules as
-        ``create_post`` (one refused body stops the whole batch before it is sent)."""
-        return self._call(api.create_posts(bodies, idempotency_key=idempotency_key, check=check))
+    def create_posts(self, bodies: list[dict[str, Any]], *, idempotency_key: str | None = None) -> m.BatchCreateResult:
+        """``POST /posts`` batch (1–25 bodies): per-item results (a refused item does not stop the
+        others, so bodies are not pre-checked: :func:`api.check_create_body` checks one); same
+        idempotency rules as ``create_post``."""
+        return self._call(api.create_posts(bodies, idempotency_key=idempotency_key))
 
     async def acreate_posts(
-        self, bodies: list[dict[str, Any]], *, idempotency_key: str | None = None, check: bool = True
+        self, bodies: list[dict[str, Any]], *, idempotency_key: str | None = None
     ) -> m.BatchCreateResult:
-        return await self._acall(api.create_posts(bodies, idempotency_key=idempotency_key, check=check))
+        return await self._acall(api.create_posts(bodies, idempotency_key=idempotency_key))
 
     def get_post(self, post_id: str) -> m.Post:
         """``GET /posts/:id``."""

@@ -455,6 +455,8 @@ def _check_settings(
             if name in body and body[name] is not None and not isinstance(body[name], bool):
                 problems.append(ContentProblem(where, f"{field}.{name}", f"{body[name]!r} given, must be true or false", given=body[name], code="VALIDATION_ERROR"))
         idx = body.get("photoCoverIndex")
+        if isinstance(idx, float) and idx.is_integer():  # JSON 1.0 is the number 1 to the server
+            idx = int(idx)
         if idx is not None:
             if isinstance(idx, bool) or not isinstance(idx, int):
                 problems.append(ContentProblem(where, f"{field}.photoCoverIndex", f"{idx!r} given, must be an integer 0–{TIKTOK_PHOTO_COVER_INDEX_MAX}", given=idx, code="VALIDATION_ERROR"))

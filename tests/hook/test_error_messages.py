@@ -7,6 +7,7 @@ import asyncio
 import pickle
 import socket
 import ssl
+from pathlib import Path
 import httpx
 import pytest
 
@@ -21,6 +22,8 @@ from airflow_provider_markaestro.hook import MarkaestroHook
 from airflow_provider_markaestro.transport import RateLimitPacer, RequestSpec, RetryPolicy, SyncTransport
 
 from .conftest import inject, requests_log, wait_for_requests
+
+SAMPLE_IMAGE = Path(__file__).resolve().parents[2] / "dags" / "campaigns" / "spring_launch" / "coffee.jpg"
 
 
 @pytest.fixture(autouse=True)
@@ -186,7 +189,8 @@ def test_a_timeout_after_retries_names_the_emulator(markaestro):
 
 def test_content_markaestro_would_refuse_is_named_before_anything_is_sent(markaestro):
     """The hook counts a caption the way the platform does (UTF-16 units after trim) and names the
-    field, the size given and the limit; no request leaves the machine (sync, async and batch)."""
+    field, the size given and the limit; no request leaves the machine (sync and async). Bodies the
+    create route takes (publish-time shapes, integral floats, tuples) are sent; batches answer per item."""
     from airflow_provider_markaestro.rules import MarkaestroContentError
 
     too_long = "é" * 499 + "🚀"  # 501 UTF-16 units: Threads allows 500
@@ -195,12 +199,16 @@ def test_content_markaestro_would_refuse_is_named_before_anything_is_sent(markae
             hook.create_post(api.post_body("threads", too_long, destination_id="threads:threads:1"))
         with pytest.raises(MarkaestroContentError) as async_err:
             asyncio.run(hook.acreate_post(api.post_body("threads", too_long)))
-        with pytest.raises(MarkaestroContentError) as batch_err:
-            hook.create_posts([api.post_body("linkedin", "fine"), api.post_body("instagram", "no media")])
         assert hook.create_post(api.post_body("threads", "é" * 499 + "a")).status == "draft"  # 500: allowed
+        asset = hook.upload_media(SAMPLE_IMAGE).id
+        story = api.post_body("instagram", "two", (asset, asset), settings={"__type": "instagram", "postType": "story"})
+        assert hook.create_post(story).status == "draft"  # refused at publish time, not at create
+        cover = {"__type": "tiktok", "photoCoverIndex": 1.0}
+        assert hook.create_post(api.post_body("tiktok", "c", [asset, asset], settings=cover)).status == "draft"
+        batch = hook.create_posts([api.post_body("linkedin", "fine"), api.post_body("instagram", "no media")])
+        assert (batch.created, batch.results[1].error) == (1, "VALIDATION_INSTAGRAM_REQUIRES_MEDIA")
     text = str(sync_err.value)
     assert "threads:threads:1 caption" in text and "501" in text and "500" in text
     assert "500" in str(async_err.value)
-    assert "posts[1] mediaAssetIds" in str(batch_err.value) and "posts[0]" not in str(batch_err.value)
-    created = [r for r in requests_log(markaestro) if r["method"] == "POST"]
-    assert len(created) == 1  # only the valid single create was sent
+    posts = [r for r in requests_log(markaestro) if r["method"] == "POST" and r["path"] == "/api/public/v1/posts"]
+    assert len(posts) == 4  # the refused ones never left: 500-unit, story, cover, batch
