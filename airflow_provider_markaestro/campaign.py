@@ -702,13 +702,48 @@ def _channel_problem(where: str, field: str, name: Any) -> ContentProblem:
     return ContentProblem(where, field, msg, given=name, limit=rules.CAMPAIGN_CHANNELS)
 
 
-def _salvage_post(raw: Mapping[str, Any], exc: ValidationError) -> PostSpec | None:
-    """The post without the fields that failed their type checks (``None`` if that is not a post)."""
-    bad = {e["loc"][0] for e in exc.errors() if e["loc"]}
+def _salvage_post(raw: Mapping[str, Any], exc: ValidationError) -> tuple[PostSpec | None, set[str]]:
+    """The post without what failed its type checks, and the fields that did (to ignore their
+    follow-on problems). ``None`` if the rest is not a post either.
+
+    A bad ``channels`` becomes ``[]`` (dropping it would default to every channel and report rules
+    of channels the user never chose); a bad override drops only that channel's override."""
+    salvage = dict(raw)
+    overrides = dict(raw["overrides"]) if isinstance(raw.get("overrides"), Mapping) else None
+    bad: set[str] = set()
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        if not loc:
+            continue
+        if loc[0] == "overrides" and len(loc) > 1 and overrides is not None:
+            override = overrides.get(loc[1])
+            if len(loc) > 2 and isinstance(override, Mapping):  # drop the bad field only
+                overrides[loc[1]] = {k: v for k, v in override.items() if k != loc[2]}
+                bad.add(f"overrides.{loc[1]}.{loc[2]}")
+            else:
+                overrides.pop(loc[1], None)
+                bad.add(f"overrides.{loc[1]}")
+            continue
+        bad.add(loc[0])
+        if loc[0] == "channels":
+            salvage["channels"] = []
+        else:
+            salvage.pop(loc[0], None)
+    if overrides is not None and "overrides" not in bad:
+        salvage["overrides"] = overrides
     try:
-        return PostSpec.model_validate({k: v for k, v in raw.items() if k not in bad})
+        return PostSpec.model_validate(salvage), bad
     except ValidationError:
-        return None
+        return None, bad
+
+
+def _follows_from(field: str, bad: set[str]) -> bool:
+    """A problem on ``field`` that a type error on one of ``bad`` already explains."""
+    top = re.split(r"[./\[]", field, maxsplit=1)[0]
+    parts = field.split(".")
+    in_bad_override = ".".join(parts[:2]) in bad or ".".join(parts[:3]) in bad
+    either = any(part in bad for part in field.split("/")) if "/" in field else False  # "caption/media"
+    return top in bad or in_bad_override or either
 
 
 def _validate_post(
@@ -946,13 +981,16 @@ def load_campaign(location: str | ObjectStoragePath, conn_id: str | None = None)
             spec = PostSpec.model_validate(raw)
         except ValidationError as exc:
             problems.extend(_pydantic_problems(exc, where))
-            spec = _salvage_post(raw, exc)
+            spec, bad = _salvage_post(raw, exc)
             if spec is None:
                 continue
             # still check what is valid, so one wrong type does not hide the post's other problems
-            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            if spec.key in seen_keys:
+                problems.append(ContentProblem(where, "key", f"duplicate post key {spec.key!r} (first used at {seen_keys[spec.key]})", given=spec.key))
+            else:
+                seen_keys[spec.key] = where
             _, rest = _validate_post(spec, where, manifest, products, listing)
-            rest = [p for p in rest if re.split(r"[.\[]", p.field, maxsplit=1)[0] not in bad]
+            rest = [p for p in rest if not _follows_from(p.field, bad)]
             problems.extend(
                 ContentProblem(p.where, _csv_field(p.field), p.message, p.given, p.limit, p.code) if from_csv else p
                 for p in rest
@@ -998,10 +1036,19 @@ def is_sent(entry: Mapping[str, Any] | None) -> bool:
     return bool(entry) and entry.get("status") in SENT_STATUSES  # type: ignore[union-attr]
 
 
+#: Marks hashes whose media identity is the file's bytes (local SHA-256 / ETag / md5Hash). Hashes
+#: without it were written when local files were identified by mtime: they cannot be compared.
+CONTENT_HASH_PREFIX = "c2-"
+
+
 def content_hash(caption: str, media: Sequence[Any], delivery_mode: Any, settings: Any) -> str:
     """What a (post, destination) sends, as the manifest says it: kept in the ledger to notice edits."""
     text = json.dumps([caption, list(media), delivery_mode, settings], ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return CONTENT_HASH_PREFIX + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _comparable(entry: Mapping[str, Any]) -> bool:
+    return str(entry.get("content_hash") or "").startswith(CONTENT_HASH_PREFIX)
 
 
 def plan_posts(
@@ -1092,12 +1139,14 @@ def plan_posts(
 
 
 def _edited(entry: Mapping[str, Any], content: str) -> bool:
-    return entry.get("content_hash") not in (None, content)
+    """Known to differ; an entry without a comparable hash (none, or an older scheme) is not."""
+    return _comparable(entry) and entry.get("content_hash") != content
 
 
 def _in_flight(entry: Mapping[str, Any]) -> bool:
-    """Going out now: never a second post beside it."""
-    return entry.get("status") == "publishing"
+    """Going out now or by itself later (Markaestro retries a ``scheduled`` run): never a second
+    post beside it."""
+    return entry.get("status") in ("publishing", "scheduled")
 
 
 def held_back(campaign: Campaign, ledger: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -1133,7 +1182,8 @@ def _reusable_entry(entry: Mapping[str, Any] | None, content: str, media_count: 
     """A ledger entry whose post can be published again as is: same content, known media."""
     if not entry or not entry.get("post_id") or entry.get("status") not in REUSABLE_STATUSES:
         return None
-    if entry.get("content_hash") != content or len(entry.get("media_asset_ids") or []) != media_count:
+    # an older hash cannot be compared: the create operator checks the post itself before reusing it
+    if (_comparable(entry) and entry["content_hash"] != content) or len(entry.get("media_asset_ids") or []) != media_count:
         return None
     return entry
 

@@ -195,6 +195,21 @@ def test_a_wrongly_typed_field_does_not_hide_the_posts_other_problems(tmp_path):
     assert len(problems) == 4
 
 
+def test_a_type_error_reports_no_problem_of_the_defaults_it_would_fall_back_to(tmp_path):
+    folder = write_campaign(tmp_path / "c", media=("rocket.jpg",))
+    (folder / "campaign.yaml").write_text(
+        "posts:\n"
+        "  - {key: a, caption: hi, channels: {threads: true}}\n"  # not 'all' channels' rules
+        f"  - {{key: b, caption: {'x' * 600}, channels: [threads], overrides: {{threads: {{caption: short, delivery_mode: 5}}}}}}\n"
+        "  - {key: c, caption: '', media: rocket.jpg, channels: [facebook]}\n"  # no 'empty caption and 0 media'
+        "  - {key: c, caption: 5, channels: [threads]}\n"  # the duplicate key is still found
+    )
+    problems = problems_of(folder)
+    assert not any("requires" in p or "600 characters" in p or "0 media" in p for p in problems), problems
+    assert any("posts[3] (key=c) key: duplicate post key 'c'" in p for p in problems), problems
+    assert any("overrides.threads.delivery_mode" in p for p in problems), problems
+
+
 def test_oversize_and_empty_files_use_listing_sizes(tmp_path):
     folder = write_campaign(tmp_path / "c", media=("rocket.jpg",))
     with open(folder / "huge.png", "wb") as fh:  # sparse: 10 MiB + 1 byte without writing them

@@ -216,17 +216,20 @@ def test_a_sent_post_edited_in_the_manifest_is_not_resent_but_warned_about(sampl
     assert cm.held_back(camp, read_ledger(sample_copy)) == []  # the unedited manifest holds nothing back
 
 
-def test_held_back_ignores_unsent_removed_and_unchanged_pairs(sample_copy):
+def test_held_back_ignores_unsent_removed_unchanged_and_older_scheme_pairs(sample_copy):
     camp = load_campaign(sample_copy)
     ids = {rel: "ast_" + rel for rel in camp.media_files()}
     first = plan_posts(camp, "northwind", "prod_1", DESTINATIONS, ids, {})
-    statuses = ["published", "failed", "publishing", "created"]
-    record_results(sample_copy, [dict(e, post_id=f"p{i}", status=statuses[i % 4], content_hash="old")
+    statuses = ["published", "failed", "publishing", "created", "scheduled"]
+    # per pair: unchanged (its own hash), edited (another comparable hash), or an older hash scheme
+    hashes = [lambda e: e["content_hash"], lambda e: "c2-old", lambda e: "0123456789abcdef0123456789abcdef"]
+    record_results(sample_copy, [dict(e, post_id=f"p{i}", status=statuses[i % 5], content_hash=hashes[i % 3](e))
                                  for i, e in enumerate(first)]
                    + [{"post_key": "gone-from-manifest", "destination_id": TH, "channel": "threads",
-                       "post_id": "px", "status": "published", "content_hash": "old"}])
+                       "post_id": "px", "status": "published", "content_hash": "c2-old"}])
     held = cm.held_back(camp, read_ledger(sample_copy))
-    expected = {(e["post_key"], e["destination_id"]) for i, e in enumerate(first) if statuses[i % 4] in ("published", "publishing")}
+    expected = {(e["post_key"], e["destination_id"]) for i, e in enumerate(first)
+                if i % 3 == 1 and statuses[i % 5] in ("published", "publishing", "scheduled")}
     assert {(r["post_key"], r["destination_id"]) for r in held} == expected and expected
 
 
@@ -255,7 +258,7 @@ def test_an_unsent_post_with_the_same_content_is_reused_with_its_own_media(sampl
     assert reused["reuses_post"] and reused["previous_post_id"] == "p9"
     assert reused["media_asset_ids"] == earlier_media  # no new upload for it
 
-    for changed in ({"content_hash": "edited-since"}, {"status": "missing"}, {"media_asset_ids": earlier_media[:1]}):
+    for changed in ({"content_hash": "c2-edited-since"}, {"status": "missing"}, {"media_asset_ids": earlier_media[:1]}):
         plan = plan_posts(sample, "northwind", "prod_1", DESTINATIONS, asset_ids,
                           {cm.ledger_key("launch-carousel", IG0): {**entry, **changed}})
         fresh = next(e for e in plan if (e["post_key"], e["destination_id"]) == ("launch-carousel", IG0))
@@ -283,14 +286,36 @@ def test_a_post_still_publishing_is_never_joined_by_a_second_one(sample, asset_i
                  if (e["post_key"], e["destination_id"]) == ("office-cat", TH)]
     media = [f"ast_old{i}" for i in range(len(current["media_asset_ids"]))]
 
-    def planned(content_hash):
-        entry = {"post_id": "p1", "status": "publishing", "content_hash": content_hash, "media_asset_ids": media}
+    def planned(content_hash, status="publishing"):
+        entry = {"post_id": "p1", "status": status, "content_hash": content_hash, "media_asset_ids": media}
         plan = plan_posts(sample, "northwind", "prod_1", DESTINATIONS, asset_ids, {key: entry})
         return [e for e in plan if (e["post_key"], e["destination_id"]) == ("office-cat", TH)]
 
-    [same] = planned(current["content_hash"])
-    assert same["reuses_post"] and same["previous_post_id"] == "p1"  # follow the post going out
-    assert planned("edited-since") == []  # not a second post beside the one going out
+    for status in ("publishing", "scheduled"):  # Markaestro sends a scheduled run by itself (§8.9 retry)
+        [same] = planned(current["content_hash"], status)
+        assert same["reuses_post"] and same["previous_post_id"] == "p1"  # follow the post going out
+        assert planned("c2-edited-since", status) == []  # not a second post beside the one going out
+
+
+def test_a_ledger_from_before_content_identity_by_bytes_is_never_taken_for_edited(sample, asset_ids):
+    """Older hashes (local media by mtime, no prefix) cannot be compared: an unsent post is reused
+    (the create operator checks the post itself), a sent or scheduled one is neither re-sent nor held back."""
+    key = cm.ledger_key("office-cat", TH)
+    [current] = [e for e in plan_posts(sample, "northwind", "prod_1", DESTINATIONS, asset_ids, {})
+                 if (e["post_key"], e["destination_id"]) == ("office-cat", TH)]
+    legacy = {"post_id": "p1", "channel": "threads", "content_hash": "0123456789abcdef0123456789abcdef",
+              "media_asset_ids": [f"ast_old{i}" for i in range(len(current["media_asset_ids"]))]}
+
+    def planned(status):
+        plan = plan_posts(sample, "northwind", "prod_1", DESTINATIONS, asset_ids, {key: {**legacy, "status": status}})
+        return [e for e in plan if (e["post_key"], e["destination_id"]) == ("office-cat", TH)]
+
+    [failed] = planned("failed")
+    assert failed["reuses_post"] and failed["media_asset_ids"] == legacy["media_asset_ids"]  # no new upload
+    [scheduled] = planned("scheduled")
+    assert scheduled["reuses_post"]  # followed, never a second post beside it
+    assert planned("published") == []
+    assert cm.held_back(sample, {key: {**legacy, "status": "published"}}) == []
 
 
 def test_a_media_file_replaced_under_its_name_is_new_content(sample, asset_ids):
