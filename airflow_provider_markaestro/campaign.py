@@ -432,7 +432,8 @@ def _list_files(folder: ObjectStoragePath, versions: dict[str, str] | None = Non
 
 def _version(entry: Mapping[str, Any]) -> str:
     """The listing's content identity of a file: S3 ETag, GCS md5Hash / generation (else a date)."""
-    for field in ("ETag", "etag", "md5Hash", "generation", "mtime", "LastModified", "updated"):
+    # md5Hash first: a GCS listing also has an etag, which changes when only metadata does
+    for field in ("md5Hash", "ETag", "etag", "generation", "mtime", "LastModified", "updated"):
         if entry.get(field) not in (None, ""):
             return f"{field}={entry[field]}"
     return ""
