@@ -978,36 +978,28 @@ def load_campaign(location: str | ObjectStoragePath, conn_id: str | None = None)
         if not isinstance(raw, dict):
             problems.append(ContentProblem(where, "(post)", f"must be a mapping, got {type(raw).__name__}"))
             continue
+        bad: set[str] = set()
         try:
             spec = PostSpec.model_validate(raw)
         except ValidationError as exc:
             problems.extend(_pydantic_problems(exc, where))
+            # still check what is valid, so one wrong type does not hide the post's other problems
             spec, bad = _salvage_post(raw, exc)
             if spec is None:
                 continue
-            # still check what is valid, so one wrong type does not hide the post's other problems
-            if spec.key in seen_keys:
-                problems.append(ContentProblem(where, "key", f"duplicate post key {spec.key!r} (first used at {seen_keys[spec.key]})", given=spec.key))
-            else:
-                seen_keys[spec.key] = where
-            _, rest = _validate_post(spec, where, manifest, products, listing)
-            rest = [p for p in rest if not _follows_from(p.field, bad)]
-            problems.extend(
-                ContentProblem(p.where, _csv_field(p.field), p.message, p.given, p.limit, p.code) if from_csv else p
-                for p in rest
-            )
-            continue
         if spec.key in seen_keys:
             problems.append(ContentProblem(where, "key", f"duplicate post key {spec.key!r} (first used at {seen_keys[spec.key]})", given=spec.key))
         else:
             seen_keys[spec.key] = where
         post, post_problems = _validate_post(spec, where, manifest, products, listing)
+        post_problems = [p for p in post_problems if not _follows_from(p.field, bad)]
         if from_csv:
             post_problems = [
                 ContentProblem(p.where, _csv_field(p.field), p.message, p.given, p.limit, p.code) for p in post_problems
             ]
         problems.extend(post_problems)
-        posts.append(post)
+        if not bad:
+            posts.append(post)
 
     if problems:
         raise CampaignValidationError(problems)
