@@ -11,6 +11,8 @@ import pytest
 
 from airflow_provider_markaestro.connect_operators import normalize_scheduled_at
 
+from tests.campaign.campaign_testlib import write_campaign
+
 from .conftest import SAMPLE, drain_task_logs, emulator_posts, load_dag, return_value, task_states, xcoms
 
 DAG_ID = "markaestro_connect_campaign"
@@ -147,11 +149,10 @@ def test_connect_campaign_with_a_missing_folder_fails_once_and_clearly(markaestr
 
 
 def test_a_caption_from_the_bucket_is_published_as_written_never_rendered(markaestro, tmp_path):
-    folder = tmp_path / "jinja"
-    folder.mkdir()
     caption = "Sale {{ 7 * 7 }} {{ conn.markaestro_default.password }} {% raw %}"
-    (folder / "campaign.yaml").write_text(
-        "name: jinja\nproducts: {northwind: {conn_id: markaestro_default}}\n"
+    folder = write_campaign(
+        tmp_path / "jinja", media=(),
+        manifest="name: jinja\nproducts: {northwind: {conn_id: markaestro_default}}\n"
         f"posts:\n  - key: braces\n    caption: {json.dumps(caption)}\n    channels: [linkedin]\n")
     dr = load_dag(DAG_ID, "markaestro_connect_campaign.py").test(run_conf={"campaign_url": folder.as_uri()})
     assert dr.state == "success", task_states(dr)

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.campaign.campaign_testlib import write_campaign
 from tests.conftest import xcom_values
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,9 +160,8 @@ def test_a_run_whose_api_calls_fail_is_red_even_though_the_report_succeeds(marka
 
 
 def test_a_run_where_nothing_fails_leaves_the_guard_skipped(markaestro, campaign_dag, tmp_path):
-    folder = tmp_path / "empty"
-    folder.mkdir()
-    (folder / "campaign.yaml").write_text("name: empty\nproducts: {main: {conn_id: markaestro_default}}\nposts: []\n")
+    folder = write_campaign(tmp_path / "empty", media=(),
+                            manifest="name: empty\nproducts: {main: {conn_id: markaestro_default}}\nposts: []\n")
     before = len(_requests(markaestro))
     dr = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
     assert dr.state == "success", _ti_states(dr)
@@ -172,10 +172,7 @@ def test_a_run_where_nothing_fails_leaves_the_guard_skipped(markaestro, campaign
 def test_two_products_fan_out_and_a_product_without_a_matching_destination_sends_nothing(
     markaestro, demo_seed, campaign_dag, tmp_path
 ):
-    folder = tmp_path / "two_products"
-    folder.mkdir()
-    shutil.copy(SAMPLE / "launch-reel.mp4", folder)
-    (folder / "campaign.yaml").write_text("""
+    folder = write_campaign(tmp_path / "two_products", media=("launch-reel.mp4",), manifest="""
 name: two-products
 products:
   northwind: {conn_id: markaestro_default}
@@ -236,9 +233,7 @@ def test_a_run_that_lost_track_of_its_posts_never_sends_them_again(markaestro, d
     post as ``created``; the next run reads them back and sends nothing a second time."""
     import json
 
-    folder = tmp_path / "lost"
-    folder.mkdir()
-    (folder / "campaign.yaml").write_text("""
+    folder = write_campaign(tmp_path / "lost", media=(), manifest="""
 name: lost-track
 products: {northwind: {conn_id: markaestro_default}}
 posts:
@@ -272,10 +267,7 @@ def test_a_post_left_as_a_draft_is_published_by_the_next_run_not_created_again(m
     """Every publish fails (5xx): the drafts are recorded; the next run publishes those very posts."""
     import json
 
-    folder = tmp_path / "drafts"
-    folder.mkdir()
-    shutil.copy(SAMPLE / "rocket.jpg", folder)
-    (folder / "campaign.yaml").write_text("""
+    folder = write_campaign(tmp_path / "drafts", media=("rocket.jpg",), manifest="""
 name: drafts
 products: {northwind: {conn_id: markaestro_default}}
 posts:
@@ -308,10 +300,7 @@ posts:
 def test_a_lost_ledger_does_not_duplicate_posts_sent_within_a_day(markaestro, campaign_dag, tmp_path):
     """Creates use a key derived from the campaign, product, post key, destination and content, so
     a run that finds no ledger at all replays the posts instead of creating them again."""
-    folder = tmp_path / "no_ledger"
-    folder.mkdir()
-    shutil.copy(SAMPLE / "rocket.jpg", folder)
-    (folder / "campaign.yaml").write_text("""
+    folder = write_campaign(tmp_path / "no_ledger", media=("rocket.jpg",), manifest="""
 name: no-ledger
 products: {northwind: {conn_id: markaestro_default}}
 posts:
@@ -345,10 +334,7 @@ def test_a_run_that_died_before_its_report_never_sends_its_posts_again(markaestr
 
     from airflow_provider_markaestro import fanout
 
-    folder = tmp_path / "died"
-    folder.mkdir()
-    shutil.copy(SAMPLE / "rocket.jpg", folder)
-    (folder / "campaign.yaml").write_text("""
+    folder = write_campaign(tmp_path / "died", media=("rocket.jpg",), manifest="""
 name: died
 products: {northwind: {conn_id: markaestro_default}}
 posts:
@@ -384,11 +370,10 @@ def test_a_caption_from_the_bucket_is_published_as_written_never_rendered(markae
     """Anyone who can write the bucket must not be able to publish a secret through Jinja."""
     import json
 
-    folder = tmp_path / "jinja"
-    folder.mkdir()
     caption = "Sale {{ 7 * 7 }} {{ conn.markaestro_default.password }} {% raw %}"
-    (folder / "campaign.yaml").write_text(
-        "name: jinja\nproducts: {northwind: {conn_id: markaestro_default}}\n"
+    folder = write_campaign(
+        tmp_path / "jinja", media=(),
+        manifest="name: jinja\nproducts: {northwind: {conn_id: markaestro_default}}\n"
         f"posts:\n  - key: braces\n    caption: {json.dumps(caption)}\n    channels: [linkedin]\n")
     dr = campaign_dag.test(run_conf={"campaign_url": folder.as_uri()})
     assert dr.state == "success", _ti_states(dr)

@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_markaestro.emulator import EmulatorServer
 
-from .support import KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY, RAW, Api, Receiver, slow_seed_dict
+from .support import KEY_NORTHWIND, KEY_ORBIT, KEY_READONLY, RAW, Api, ClientCache, Receiver, slow_seed_dict
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,30 +25,21 @@ def demo_server() -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture(scope="session")
-def _demo_clients(demo_server: EmulatorServer) -> Iterator[dict[str | None, Api]]:
-    """One client per key for the whole session: building an httpx client costs ~50 ms (SSL context)."""
-    made: dict[str | None, Api] = {}
-    yield made
-    for api in made.values():
-        api.close()
+def _demo_clients(demo_server: EmulatorServer) -> Iterator[ClientCache]:
+    cache = ClientCache(demo_server)
+    yield cache
+    cache.close()
 
 
 @pytest.fixture
-def server(demo_server: EmulatorServer, _demo_clients: dict[str | None, Api]) -> EmulatorServer:
-    if None not in _demo_clients:
-        _demo_clients[None] = Api(demo_server, None)
-    _demo_clients[None].admin("POST", "/reset").raise_for_status()
+def server(demo_server: EmulatorServer, _demo_clients: ClientCache) -> EmulatorServer:
+    _demo_clients.reset()
     return demo_server
 
 
 @pytest.fixture
-def clients(server: EmulatorServer, _demo_clients: dict[str | None, Api]) -> Callable[[str | None], Api]:
-    def make(key: str | None) -> Api:
-        if key not in _demo_clients:
-            _demo_clients[key] = Api(server, key)
-        return _demo_clients[key]
-
-    return make
+def clients(server: EmulatorServer, _demo_clients: ClientCache) -> Callable[[str | None], Api]:
+    return _demo_clients
 
 
 @pytest.fixture
@@ -78,24 +69,17 @@ def slow_server() -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture(scope="session")
-def _slow_clients(slow_server: EmulatorServer) -> Iterator[dict[str | None, Api]]:
-    made: dict[str | None, Api] = {}
-    yield made
-    for api in made.values():
-        api.close()
+def _slow_clients(slow_server: EmulatorServer) -> Iterator[ClientCache]:
+    cache = ClientCache(slow_server)
+    yield cache
+    cache.close()
 
 
 @pytest.fixture
-def slow_clients(slow_server: EmulatorServer, _slow_clients: dict[str | None, Api]) -> Callable[[str | None], Api]:
+def slow_clients(_slow_clients: ClientCache) -> Callable[[str | None], Api]:
     """Clients of the slow server (reset per test), cached per key like `clients`."""
-
-    def make(key: str | None) -> Api:
-        if key not in _slow_clients:
-            _slow_clients[key] = Api(slow_server, key)
-        return _slow_clients[key]
-
-    make(None).admin("POST", "/reset").raise_for_status()
-    return make
+    _slow_clients.reset()
+    return _slow_clients
 
 
 @pytest.fixture

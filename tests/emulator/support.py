@@ -163,6 +163,27 @@ def assert_error(response: httpx.Response, status: int, code: str, *, rid: bool,
     return body
 
 
+class ClientCache:
+    """One :class:`Api` per key for a whole session: building an httpx client costs ~50 ms (SSL context)."""
+
+    def __init__(self, server: EmulatorServer) -> None:
+        self.server = server
+        self._made: dict[str | None, Api] = {}
+
+    def __call__(self, key: str | None) -> Api:
+        if key not in self._made:
+            self._made[key] = Api(self.server, key)
+        return self._made[key]
+
+    def reset(self) -> None:
+        """Back to the seed's state (and wall-clock time) before a test."""
+        self(None).admin("POST", "/reset").raise_for_status()
+
+    def close(self) -> None:
+        for api in self._made.values():
+            api.close()
+
+
 class Receiver:
     """A tiny webhook receiver on 127.0.0.1: records every POST and answers the queued status codes (then 200)."""
 

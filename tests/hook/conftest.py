@@ -12,6 +12,11 @@ import yaml
 
 from airflow_provider_markaestro.hook import MarkaestroHook
 
+from tests.campaign.campaign_testlib import SAMPLE_DIR
+
+#: A real JPEG the upload tests send.
+SAMPLE_IMAGE = SAMPLE_DIR / "coffee.jpg"
+
 TIGHT_WINDOW = 1.0
 TIGHT_POSTS_LIMIT = 3
 

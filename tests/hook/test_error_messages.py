@@ -7,7 +7,6 @@ import asyncio
 import pickle
 import socket
 import ssl
-from pathlib import Path
 import httpx
 import pytest
 
@@ -21,9 +20,7 @@ from airflow_provider_markaestro.exceptions import (
 from airflow_provider_markaestro.hook import MarkaestroHook
 from airflow_provider_markaestro.transport import RateLimitPacer, RequestSpec, RetryPolicy, SyncTransport
 
-from .conftest import inject, requests_log, wait_for_requests
-
-SAMPLE_IMAGE = Path(__file__).resolve().parents[2] / "dags" / "campaigns" / "spring_launch" / "coffee.jpg"
+from .conftest import SAMPLE_IMAGE, inject, requests_log, wait_for_requests
 
 
 @pytest.fixture(autouse=True)

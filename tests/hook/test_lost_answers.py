@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,9 +24,7 @@ from airflow_provider_markaestro.exceptions import (
 from airflow_provider_markaestro.hook import MarkaestroHook
 from airflow_provider_markaestro.transport import RequestSpec, RetryPolicy
 
-from .conftest import emulator_posts, inject, requests_log, wait_for_requests
-
-IMAGE = Path(__file__).resolve().parents[2] / "dags" / "campaigns" / "spring_launch" / "coffee.jpg"
+from .conftest import SAMPLE_IMAGE, emulator_posts, inject, requests_log, wait_for_requests
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +73,7 @@ def test_a_post_deleted_by_the_lost_attempt_is_done(run, hook, markaestro, caplo
 
 
 def test_a_media_asset_deleted_by_the_lost_attempt_is_done(run, hook, markaestro, caplog):
-    asset = hook.upload_media(IMAGE)
+    asset = hook.upload_media(SAMPLE_IMAGE)
     inject(markaestro, method="DELETE", path_regex="^/api/public/v1/media/", action="drop_after_commit")
     caplog.set_level(logging.INFO, logger="airflow_provider_markaestro")
     assert run("delete_media", asset.id) == {"deleted": True, "id": asset.id}
@@ -99,7 +96,7 @@ def test_a_404_on_the_first_attempt_stays_an_error(run, hook, markaestro):
     with pytest.raises(MarkaestroNotFound) as exc:
         run("delete_post", post.id)
     assert exc.value.after_lost_answer is False
-    asset = hook.upload_media(IMAGE)
+    asset = hook.upload_media(SAMPLE_IMAGE)
     hook.delete_media(asset.id)
     with pytest.raises(MarkaestroNotFound):
         run("delete_media", asset.id)
