@@ -391,15 +391,15 @@ def record_and_report(campaign_json: str | Mapping[str, Any], plan: list[dict[st
     results = {r["post_id"]: r for r in _pull_mapped(context, wait_task_id, len(waits), key="publish_result")
                if r and r.get("post_id")}
     rows = summarize(plan, created, results)
-    this_run = {ledger_key(r["post_key"], r["destination_id"]) for r in rows}
-    kept = [r for r in held_back(campaign, read_ledger(campaign.location, campaign.conn_id))
-            if ledger_key(r["post_key"], r["destination_id"]) not in this_run]
-    record_results(
+    ledger = record_results(
         campaign.location,
         [{**r, "content_hash": e["content_hash"], "media_asset_ids": e["create"]["media_asset_ids"]}
          for e, r in zip(plan, rows) if r["post_id"]],
         campaign.conn_id,
     )
+    # from the ledger just written (one read): this run's pairs carry the manifest's content now
+    this_run = {ledger_key(r["post_key"], r["destination_id"]) for r in rows}
+    kept = [r for r in held_back(campaign, ledger) if ledger_key(r["post_key"], r["destination_id"]) not in this_run]
     fold_created(campaign.location, campaign.conn_id)  # every note is in the ledger now: drop them
     log.info("Campaign %s: %d post(s) this run\n%s", campaign.name, len(rows), format_table(rows) if rows else "")
     if kept:
