@@ -347,11 +347,14 @@ class Campaign(BaseModel):
         merged = _merged_settings(self.defaults, post.overrides.get(channel), channel)
         return _api_settings(channel, merged)
 
+    def media_identity(self, post: CampaignPost) -> list[list[str]]:
+        """``post``'s media by path and by the store's content identity: a file replaced under its
+        name is new content."""
+        return [[rel, self.files[rel].version if rel in self.files else ""] for rel in post.media]
+
     def content_for(self, post: CampaignPost, channel: str) -> str:
         """:func:`content_hash` of what ``post`` sends on ``channel`` as the manifest says it now."""
-        # media by path and by the store's content identity: a file replaced under its name is new content
-        media = [[rel, self.files[rel].version if rel in self.files else ""] for rel in post.media]
-        return content_hash(post.caption_for(channel), media, post.delivery_mode_for(channel),
+        return content_hash(post.caption_for(channel), self.media_identity(post), post.delivery_mode_for(channel),
                             self.settings_for(post, channel))
 
     def folder(self) -> ObjectStoragePath:

@@ -119,8 +119,7 @@ def connect_content(campaign, post, caption: str) -> str:
     content). Delivery mode and settings are left out: Connect sends neither."""
     from airflow_provider_markaestro.campaign import content_hash
 
-    media = [[rel, campaign.files[rel].version if rel in campaign.files else ""] for rel in post.media]
-    return content_hash(caption, media, None, None)
+    return content_hash(caption, campaign.media_identity(post), None, None)
 
 
 def plan_connect(campaign_json: str) -> dict:
